@@ -1,0 +1,251 @@
+//! `iftcl`: the command-line tool. A thin layer: each subcommand turns its arguments into library
+//! calls and prints the result.
+
+mod embed_cmd;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use iftcl::device::{self, DeviceSpec};
+use iftcl::eval::{self, TEST_TASKS};
+use iftcl::SentenceEncoder;
+
+/// Sentence encoders trained and run with the IFTCL recipe on any GPU (wgpu) or the CPU.
+#[derive(Parser, Debug)]
+#[command(name = "iftcl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the wgpu adapters (Vulkan, Metal, DX12) and what `--device auto` picks.
+    Devices,
+    /// Embed sentences: one input line in, one JSON array of floats out, same order.
+    Embed(embed_cmd::EmbedArgs),
+    /// Cosine similarity of two sentences, or the matrix for more than two.
+    Similarity(SimilarityArgs),
+    /// Evaluate on the STS tasks (SentEval layout): Spearman x 100.
+    Eval(EvalArgs),
+    /// Throughput benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+/// Options shared by the commands that load a model.
+#[derive(clap::Args, Debug, Clone)]
+struct ModelArgs {
+    /// Model folder (Hugging Face layout, optionally with the sentence-transformers files).
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
+    model: PathBuf,
+    /// auto | cpu | gpu | gpu:N (see `iftcl devices`).
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Sentences per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<(SentenceEncoder, String)> {
+        let spec: DeviceSpec = self.device.parse()?;
+        let selected = device::select(spec)?;
+        tracing::info!("device: {}", selected.description);
+        let encoder = SentenceEncoder::load(&self.model, &selected.device)?.with_batch_size(self.batch_size);
+        Ok((encoder, selected.description))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct SimilarityArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Two or more sentences.
+    #[arg(required = true, num_args = 2..)]
+    sentences: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// STS data folder in SentEval's layout (default: $IFTCL_DATA_DIR/sts or ../shared/data/sts).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also report STS-B dev (the model-selection set).
+    #[arg(long)]
+    dev: bool,
+    /// Only these tasks (comma-separated: STS12,...,STS16,STS-B,SICK-R,STS-B-dev).
+    #[arg(long, value_delimiter = ',')]
+    tasks: Vec<String>,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Sentences/s encoding the STS-B dev sentences (both columns, 3,000 sentences).
+    Embed(BenchEmbedArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchEmbedArgs {
+    /// Model folder.
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
+    model: PathBuf,
+    /// Devices to measure, comma-separated (auto, cpu, gpu, gpu:N).
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    device: Vec<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Timed runs per device (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// STS data folder (default: $IFTCL_DATA_DIR/sts or ../shared/data/sts).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Reference throughput to compare with (PyTorch sentence-transformers on 2 CPU cores).
+    #[arg(long, default_value_t = 410.0)]
+    reference: f64,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn sts_dir(data: &Option<PathBuf>) -> Result<PathBuf> {
+    match data {
+        Some(d) => Ok(d.clone()),
+        None => eval::default_sts_dir().context(
+            "no STS data: pass --data DIR (SentEval layout) or set IFTCL_DATA_DIR (scripts/get-data.sh fetches it)",
+        ),
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wgpu=warn,cubecl=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Devices => devices(),
+        Command::Embed(args) => embed_cmd::run(args),
+        Command::Similarity(args) => similarity(args),
+        Command::Eval(args) => eval_cmd(args),
+        Command::Bench { what: BenchCommand::Embed(args) } => bench_embed(args),
+    }
+}
+
+fn devices() -> Result<()> {
+    let adapters = device::list_adapters();
+    if adapters.is_empty() {
+        println!("wgpu sees no Vulkan/Metal/DX12 adapter.");
+    }
+    for a in &adapters {
+        let hw = if a.is_hardware() { "" } else { "  [software]" };
+        println!("gpu:{}  {}  ({}, {}, {}){hw}", a.index, a.name, a.backend, a.device_type, a.driver);
+    }
+    println!("cpu    burn flex (pure Rust, SIMD gemm + rayon, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let auto = device::select(DeviceSpec::Auto)?;
+    println!("auto -> {}", auto.description);
+    Ok(())
+}
+
+fn similarity(args: SimilarityArgs) -> Result<()> {
+    let (encoder, _) = args.model.load()?;
+    let texts: Vec<&str> = args.sentences.iter().map(String::as_str).collect();
+    let v = encoder.embed(&texts)?;
+    let n = v.len();
+    let m: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| eval::cosine(&v[i], &v[j])).collect()).collect();
+    if args.json {
+        let out = if n == 2 { serde_json::json!({ "cosine": m[0][1] }) } else { serde_json::json!({ "sentences": texts, "matrix": m }) };
+        println!("{out}");
+    } else if n == 2 {
+        println!("{:.6}", m[0][1]);
+    } else {
+        for (i, row) in m.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|x| format!("{x:7.4}")).collect();
+            println!("[{i}] {}  {}", cells.join(" "), texts[i]);
+        }
+    }
+    Ok(())
+}
+
+fn eval_cmd(args: EvalArgs) -> Result<()> {
+    let dir = sts_dir(&args.data)?;
+    let mut names: Vec<String> = if args.tasks.is_empty() {
+        TEST_TASKS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.tasks.clone()
+    };
+    if args.dev && !names.iter().any(|n| n == "STS-B-dev") {
+        names.push("STS-B-dev".into());
+    }
+    let tasks = names.iter().map(|n| eval::load_task(&dir, n)).collect::<iftcl::Result<Vec<_>>>()?;
+    let (encoder, device) = args.model.load()?;
+    let t = std::time::Instant::now();
+    let scores = eval::evaluate(&tasks, |s| encoder.embed(s))?;
+    tracing::info!("evaluated in {:.1} s on {device}", t.elapsed().as_secs_f64());
+    let mut json = serde_json::Map::new();
+    println!("{:<10} {:>6} {:>9}", "task", "pairs", "spearman");
+    for s in &scores {
+        println!("{:<10} {:>6} {:>9.2}", s.name, s.pairs, s.spearman);
+        json.insert(s.name.clone(), serde_json::json!((s.spearman * 100.0).round() / 100.0));
+    }
+    let test: Vec<f64> = scores.iter().filter(|s| TEST_TASKS.contains(&s.name.as_str())).map(|s| s.spearman).collect();
+    if test.len() == TEST_TASKS.len() {
+        let avg = test.iter().sum::<f64>() / test.len() as f64;
+        println!("{:<10} {:>6} {:>9.2}", "avg", "", avg);
+        json.insert("avg".into(), serde_json::json!((avg * 100.0).round() / 100.0));
+    }
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn bench_embed(args: BenchEmbedArgs) -> Result<()> {
+    let dir = sts_dir(&args.data)?;
+    let task = eval::load_task(&dir, "STS-B-dev")?;
+    let sentences: Vec<&str> = task.pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let mut results = Vec::new();
+    for d in &args.device {
+        let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size };
+        let (encoder, description) = model.load()?;
+        let r = iftcl::bench::bench_embed(&encoder, &sentences, args.runs, &description)?;
+        println!(
+            "{:<50} {:>8.1} sentences/s  (median of {} runs, {} sentences, {} tokens, batch {})  ratio to reference {:.0}/s: {:.2}x",
+            r.device, r.sentences_per_s, r.runs_s.len(), r.sentences, r.tokens, args.batch_size, args.reference,
+            r.sentences_per_s / args.reference
+        );
+        results.push(serde_json::json!({ "result": r, "reference_sentences_per_s": args.reference,
+            "ratio": r.sentences_per_s / args.reference }));
+    }
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&results)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The library's error type: every variant names the file, line, field or tensor at fault so a
+//! user can act on the message without a backtrace.
+
+use std::path::PathBuf;
+
+/// Errors raised by the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model folder or one of its required files is absent.
+    #[error("{what} not found: {path} ({hint})")]
+    Missing {
+        /// What was looked for ("model folder", "config.json", ...).
+        what: String,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// What the user can do about it.
+        hint: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// "read", "write", "create", ...
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON/TOML file could not be parsed.
+    #[error("{path} is not a valid {format} file: {message}")]
+    Parse {
+        /// The file concerned.
+        path: PathBuf,
+        /// "JSON", "TOML", ...
+        format: &'static str,
+        /// The parser's message (it includes the line and column).
+        message: String,
+    },
+    /// A configuration field holds a value this tool cannot use.
+    #[error("{path}: field `{field}`: {message}")]
+    Config {
+        /// The file concerned.
+        path: PathBuf,
+        /// The field at fault.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The weights file cannot be decoded (truncated, corrupt, wrong format).
+    #[error("{path} is truncated or corrupt ({message}); fetch the model again (scripts/fetch-model.sh)")]
+    CorruptWeights {
+        /// The weights file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// A tensor the architecture needs is absent from the weights file.
+    #[error("{path}: tensor `{name}` is missing (the checkpoint does not match config.json)")]
+    MissingTensor {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's checkpoint name.
+        name: String,
+    },
+    /// A tensor's shape disagrees with what config.json implies.
+    #[error("{path}: tensor `{name}` has shape {actual:?} but config.json implies {expected:?}")]
+    ShapeMismatch {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's checkpoint name.
+        name: String,
+        /// The shape config.json implies.
+        expected: Vec<usize>,
+        /// The shape found in the file.
+        actual: Vec<usize>,
+    },
+    /// A tensor has a dtype this tool cannot convert to f32.
+    #[error("{path}: tensor `{name}` has unsupported dtype {dtype}")]
+    UnsupportedDtype {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's checkpoint name.
+        name: String,
+        /// The dtype found.
+        dtype: String,
+    },
+    /// The tokenizer and the model disagree (vocabulary larger than the embedding table, ...).
+    #[error("tokenizer/model mismatch: {0}")]
+    TokenizerMismatch(String),
+    /// The tokenizer failed.
+    #[error("tokenizer error: {0}")]
+    Tokenizer(String),
+    /// An input line is not valid UTF-8, malformed, or otherwise unusable.
+    #[error("{source_name}:{line}: {message}")]
+    Input {
+        /// The file name, or "<stdin>".
+        source_name: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A data set could not be used.
+    #[error("data: {0}")]
+    Data(String),
+    /// The requested device is not available.
+    #[error("device: {0}")]
+    Device(String),
+    /// A tensor computation failed on the device.
+    #[error("device execution failed: {0}")]
+    Execution(String),
+    /// A caller passed an argument this library rejects.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// Shorthand for results carrying [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+}

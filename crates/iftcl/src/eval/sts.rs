@@ -1,0 +1,246 @@
+//! STS evaluation data in SentEval's layout and the evaluation protocol: cosine of the two
+//! embeddings against the gold score, Spearman × 100; STS12-16 as one correlation over all
+//! subsets of a year concatenated (SentEval's "all" setting).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::spearman::spearman;
+use crate::error::{Error, Result};
+
+/// One scored sentence pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    /// First sentence.
+    pub a: String,
+    /// Second sentence.
+    pub b: String,
+    /// Gold similarity.
+    pub score: f64,
+}
+
+/// A named evaluation task: its pairs.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// "STS12", …, "STS-B", "SICK-R", "STS-B-dev".
+    pub name: String,
+    /// All scored pairs.
+    pub pairs: Vec<Pair>,
+}
+
+/// The seven test tasks, in report order.
+pub const TEST_TASKS: [&str; 7] = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"];
+
+/// Where the STS data lives: `$IFTCL_DATA_DIR/sts`, else `../shared/data/sts` when it exists.
+pub fn default_sts_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("IFTCL_DATA_DIR") {
+        return Some(PathBuf::from(dir).join("sts"));
+    }
+    let shared = PathBuf::from("../shared/data/sts");
+    shared.is_dir().then_some(shared)
+}
+
+fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        Error::Input {
+            source_name: path.display().to_string(),
+            line: upto.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: "not valid UTF-8".into(),
+        }
+    })?;
+    Ok(text.lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+}
+
+fn bad_line(path: &Path, line: usize, message: impl Into<String>) -> Error {
+    Error::Input { source_name: path.display().to_string(), line, message: message.into() }
+}
+
+fn parse_score(path: &Path, line: usize, s: &str) -> Result<f64> {
+    s.trim().parse::<f64>().map_err(|_| bad_line(path, line, format!("score `{s}` is not a number")))
+}
+
+/// STS12-16: every `STS.input.<subset>.txt` with its `STS.gs.<subset>.txt`, pairs with an empty
+/// gold line skipped, subsets concatenated in name order.
+pub fn load_senteval_year(dir: &Path, year: u32) -> Result<Task> {
+    let folder = dir.join(format!("STS{year}-en-test"));
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .map_err(|e| Error::io("read", &folder, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            n.starts_with("STS.input.") && n.ends_with(".txt")
+        })
+        .collect();
+    inputs.sort();
+    if inputs.is_empty() {
+        return Err(Error::Data(format!("{} has no STS.input.*.txt files", folder.display())));
+    }
+    let mut pairs = Vec::new();
+    for input in inputs {
+        let name = input.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let gs = folder.join(name.replacen("STS.input.", "STS.gs.", 1));
+        let sents = read_lines(&input)?;
+        let golds = read_lines(&gs)?;
+        if golds.len() < sents.len() {
+            return Err(Error::Data(format!(
+                "{} has {} lines but {} has {}",
+                input.display(),
+                sents.len(),
+                gs.display(),
+                golds.len()
+            )));
+        }
+        for (i, (s, g)) in sents.iter().zip(&golds).enumerate() {
+            if g.trim().is_empty() {
+                continue;
+            }
+            let mut parts = s.split('\t');
+            let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+                return Err(bad_line(&input, i + 1, "expected two tab-separated sentences"));
+            };
+            pairs.push(Pair { a: a.to_string(), b: b.to_string(), score: parse_score(&gs, i + 1, g)? });
+        }
+    }
+    Ok(Task { name: format!("STS{year}"), pairs })
+}
+
+/// STS Benchmark `sts-<split>.csv`: tab-separated, score in column 5, sentences in 6 and 7.
+pub fn load_stsb(dir: &Path, split: &str) -> Result<Task> {
+    let path = dir.join("STSBenchmark").join(format!("sts-{split}.csv"));
+    let mut pairs = Vec::new();
+    for (i, line) in read_lines(&path)?.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 7 {
+            return Err(bad_line(&path, i + 1, format!("expected at least 7 tab-separated columns, found {}", cols.len())));
+        }
+        pairs.push(Pair { a: cols[5].into(), b: cols[6].into(), score: parse_score(&path, i + 1, cols[4])? });
+    }
+    let name = if split == "test" { "STS-B".to_string() } else { format!("STS-B-{split}") };
+    Ok(Task { name, pairs })
+}
+
+/// SICK relatedness `SICK_test_annotated.txt`: a header row, then pair id, sentence A,
+/// sentence B, relatedness, entailment label.
+pub fn load_sick(dir: &Path) -> Result<Task> {
+    let path = dir.join("SICK").join("SICK_test_annotated.txt");
+    let mut pairs = Vec::new();
+    for (i, line) in read_lines(&path)?.iter().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 4 {
+            return Err(bad_line(&path, i + 1, format!("expected at least 4 tab-separated columns, found {}", cols.len())));
+        }
+        pairs.push(Pair { a: cols[1].into(), b: cols[2].into(), score: parse_score(&path, i + 1, cols[3])? });
+    }
+    Ok(Task { name: "SICK-R".into(), pairs })
+}
+
+/// Loads a task by its report name.
+pub fn load_task(dir: &Path, name: &str) -> Result<Task> {
+    match name {
+        "STS12" => load_senteval_year(dir, 12),
+        "STS13" => load_senteval_year(dir, 13),
+        "STS14" => load_senteval_year(dir, 14),
+        "STS15" => load_senteval_year(dir, 15),
+        "STS16" => load_senteval_year(dir, 16),
+        "STS-B" => load_stsb(dir, "test"),
+        "STS-B-dev" => load_stsb(dir, "dev"),
+        "SICK-R" => load_sick(dir),
+        other => Err(Error::InvalidArgument(format!("unknown task `{other}`"))),
+    }
+}
+
+/// One task's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskScore {
+    /// Task name.
+    pub name: String,
+    /// Scored pairs.
+    pub pairs: usize,
+    /// Spearman × 100.
+    pub spearman: f64,
+}
+
+/// Scores tasks with an embedding function. Sentences are de-duplicated across all tasks and
+/// embedded once.
+pub fn evaluate<F>(tasks: &[Task], mut embed: F) -> Result<Vec<TaskScore>>
+where
+    F: FnMut(&[&str]) -> Result<Vec<Vec<f32>>>,
+{
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut unique: Vec<&str> = Vec::new();
+    for t in tasks {
+        for p in &t.pairs {
+            for s in [p.a.as_str(), p.b.as_str()] {
+                index.entry(s).or_insert_with(|| {
+                    unique.push(s);
+                    unique.len() - 1
+                });
+            }
+        }
+    }
+    let vectors = embed(&unique)?;
+    let mut out = Vec::new();
+    for t in tasks {
+        let mut pred = Vec::with_capacity(t.pairs.len());
+        let mut gold = Vec::with_capacity(t.pairs.len());
+        for p in &t.pairs {
+            pred.push(cosine(&vectors[index[p.a.as_str()]], &vectors[index[p.b.as_str()]]));
+            gold.push(p.score);
+        }
+        out.push(TaskScore { name: t.name.clone(), pairs: t.pairs.len(), spearman: 100.0 * spearman(&pred, &gold) });
+    }
+    Ok(out)
+}
+
+/// Cosine similarity of two vectors (0 when either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        dot += *x as f64 * *y as f64;
+        na += *x as f64 * *x as f64;
+        nb += *y as f64 * *y as f64;
+    }
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluate_dedups_and_scores() {
+        let task = Task {
+            name: "T".into(),
+            pairs: vec![
+                Pair { a: "x".into(), b: "x".into(), score: 5.0 },
+                Pair { a: "x".into(), b: "y".into(), score: 1.0 },
+                Pair { a: "x".into(), b: "z".into(), score: 3.0 },
+            ],
+        };
+        let mut calls = 0;
+        let scores = evaluate(&[task], |s| {
+            calls += 1;
+            assert_eq!(s, ["x", "y", "z"]);
+            Ok(vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]])
+        })
+        .unwrap();
+        assert_eq!(calls, 1);
+        assert!((scores[0].spearman - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cosine_of_orthogonal_is_zero() {
+        assert_eq!(cosine(&[1.0, 0.0], &[0.0, 2.0]), 0.0);
+        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,161 @@
+//! A BERT-family transformer encoder (embeddings, post-LayerNorm encoder layers) with real
+//! dropout: active when the module is in training mode on an autodiff device, off otherwise.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::{Device, Int, Tensor};
+
+use super::weights::ParamIo;
+use crate::config::{BertConfig, HiddenAct};
+use crate::error::Result;
+
+/// Word, position and token-type embeddings, summed, normalised and dropped out.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+    dropout: Dropout,
+}
+
+/// One encoder layer: self-attention and a feed-forward block, each with a residual and
+/// LayerNorm after it (BERT's post-norm order).
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    ffn_norm: LayerNorm,
+    hidden_dropout: Dropout,
+    attn_dropout: Dropout,
+    heads: usize,
+    /// 0 = exact GELU, 1 = tanh GELU, 2 = ReLU (a plain integer so the module derive stores it).
+    act: usize,
+}
+
+/// The whole encoder: token ids in, one hidden state per token out.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    embeddings: BertEmbeddings,
+    layers: Vec<BertLayer>,
+}
+
+fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out).init(device)
+}
+
+fn norm(c: &BertConfig, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(c.hidden_size).with_epsilon(c.layer_norm_eps).init(device)
+}
+
+impl BertModel {
+    /// A randomly initialised encoder of the shape `config` describes. Parameters are lazy:
+    /// loading weights over them never materialises the random values.
+    pub fn init(config: &BertConfig, device: &Device) -> Self {
+        let h = config.hidden_size;
+        let embeddings = BertEmbeddings {
+            word: EmbeddingConfig::new(config.vocab_size, h).init(device),
+            position: EmbeddingConfig::new(config.max_position_embeddings, h).init(device),
+            token_type: EmbeddingConfig::new(config.type_vocab_size, h).init(device),
+            norm: norm(config, device),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        };
+        let act = match config.hidden_act {
+            HiddenAct::Gelu => 0,
+            HiddenAct::GeluTanh => 1,
+            HiddenAct::Relu => 2,
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| BertLayer {
+                query: linear(h, h, device),
+                key: linear(h, h, device),
+                value: linear(h, h, device),
+                attn_out: linear(h, h, device),
+                attn_norm: norm(config, device),
+                ffn_in: linear(h, config.intermediate_size, device),
+                ffn_out: linear(config.intermediate_size, h, device),
+                ffn_norm: norm(config, device),
+                hidden_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+                attn_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+                heads: config.num_attention_heads,
+                act,
+            })
+            .collect();
+        BertModel { embeddings, layers }
+    }
+
+    /// Walks every parameter with its Hugging Face name: the one place where names are mapped
+    /// (see the table in [`super::weights`]).
+    pub(crate) fn visit_params(&mut self, config: &BertConfig, io: &mut impl ParamIo) -> Result<()> {
+        let h = config.hidden_size;
+        let e = &mut self.embeddings;
+        io.embedding("embeddings.word_embeddings", &mut e.word, config.vocab_size, h)?;
+        io.embedding("embeddings.position_embeddings", &mut e.position, config.max_position_embeddings, h)?;
+        io.embedding("embeddings.token_type_embeddings", &mut e.token_type, config.type_vocab_size, h)?;
+        io.layer_norm("embeddings.LayerNorm", &mut e.norm, h)?;
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let p = format!("encoder.layer.{i}");
+            io.linear(&format!("{p}.attention.self.query"), &mut l.query, h, h)?;
+            io.linear(&format!("{p}.attention.self.key"), &mut l.key, h, h)?;
+            io.linear(&format!("{p}.attention.self.value"), &mut l.value, h, h)?;
+            io.linear(&format!("{p}.attention.output.dense"), &mut l.attn_out, h, h)?;
+            io.layer_norm(&format!("{p}.attention.output.LayerNorm"), &mut l.attn_norm, h)?;
+            io.linear(&format!("{p}.intermediate.dense"), &mut l.ffn_in, h, config.intermediate_size)?;
+            io.linear(&format!("{p}.output.dense"), &mut l.ffn_out, config.intermediate_size, h)?;
+            io.layer_norm(&format!("{p}.output.LayerNorm"), &mut l.ffn_norm, h)?;
+        }
+        Ok(())
+    }
+
+    /// Token states for a padded batch.
+    ///
+    /// - `ids`: `[batch, len]` token ids.
+    /// - `mask`: `[batch, len]`, 1.0 for real tokens and 0.0 for padding.
+    /// - returns `[batch, len, hidden]`.
+    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
+        let [batch, len] = ids.dims();
+        let e = &self.embeddings;
+        // Positions are 0..len and every token type is 0 for single sentences: slicing the
+        // tables avoids two gathers and gives the same gradients.
+        let pos = e.position.weight.val().slice([0..len]).unsqueeze::<3>();
+        let typ = e.token_type.weight.val().slice([0..1]).unsqueeze::<3>();
+        let x = e.word.forward(ids) + pos + typ;
+        let mut x = e.dropout.forward(e.norm.forward(x));
+        // Additive attention bias: 0 for tokens, a large negative number for padding.
+        let bias = (mask - 1.0).mul_scalar(1e9).reshape([batch, 1, 1, len]);
+        for layer in &self.layers {
+            x = layer.forward(x, bias.clone());
+        }
+        x
+    }
+}
+
+impl BertLayer {
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let [b, l, h] = x.dims();
+        let dh = h / self.heads;
+        let split = |t: Tensor<3>| t.reshape([b, l, self.heads, dh]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x.clone()));
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt()) + bias;
+        let probs = self.attn_dropout.forward(softmax(scores, 3));
+        let ctx = probs.matmul(v).swap_dims(1, 2).reshape([b, l, h]);
+        let attn = self.hidden_dropout.forward(self.attn_out.forward(ctx));
+        let x = self.attn_norm.forward(attn + x);
+        let inner = self.ffn_in.forward(x.clone());
+        let inner = match self.act {
+            0 => gelu(inner),
+            1 => gelu_approximate(inner),
+            _ => relu(inner),
+        };
+        let out = self.hidden_dropout.forward(self.ffn_out.forward(inner));
+        self.ffn_norm.forward(out + x)
+    }
+}

@@ -1,0 +1,8 @@
+//! The encoder: transformer, pooling, checkpoint I/O.
+
+pub mod bert;
+pub mod pooling;
+pub(crate) mod weights;
+
+pub use bert::BertModel;
+pub use pooling::{l2_normalize, pool};

@@ -1,0 +1,234 @@
+//! Reading and writing `model.safetensors` in the Hugging Face BERT naming.
+//!
+//! The name mapping lives in one place, [`crate::model::bert::BertModel::visit_params`], which
+//! walks the module tree calling a [`ParamIo`] with each Hugging Face name:
+//!
+//! | Hugging Face name (optionally under `bert.`)          | module path                        |
+//! |-------------------------------------------------------|------------------------------------|
+//! | `embeddings.word_embeddings.weight`                   | `embeddings.word.weight`           |
+//! | `embeddings.position_embeddings.weight`               | `embeddings.position.weight`       |
+//! | `embeddings.token_type_embeddings.weight`             | `embeddings.token_type.weight`     |
+//! | `embeddings.LayerNorm.{weight,bias}`                  | `embeddings.norm.{gamma,beta}`     |
+//! | `encoder.layer.{i}.attention.self.{query,key,value}`  | `layers.{i}.{query,key,value}`     |
+//! | `encoder.layer.{i}.attention.output.dense`            | `layers.{i}.attn_out`              |
+//! | `encoder.layer.{i}.attention.output.LayerNorm`        | `layers.{i}.attn_norm`             |
+//! | `encoder.layer.{i}.intermediate.dense`                | `layers.{i}.ffn_in`                |
+//! | `encoder.layer.{i}.output.dense`                      | `layers.{i}.ffn_out`               |
+//! | `encoder.layer.{i}.output.LayerNorm`                  | `layers.{i}.ffn_norm`              |
+//!
+//! Linear weights are stored `[out, in]` by PyTorch and `[in, out]` by burn: they are transposed
+//! on the way in and out. Tensors the encoder does not use (`pooler.*`, `position_ids`) are
+//! ignored on load and not written on save.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+
+/// Visitor of the encoder's parameters by Hugging Face name.
+pub(crate) trait ParamIo {
+    /// A dense layer `name.weight` `[d_out, d_in]` and `name.bias` `[d_out]`.
+    fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()>;
+    /// A LayerNorm `name.weight` and `name.bias`, both `[dim]`.
+    fn layer_norm(&mut self, name: &str, layer: &mut LayerNorm, dim: usize) -> Result<()>;
+    /// An embedding table `name.weight` `[rows, dim]`.
+    fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()>;
+}
+
+/// The tensors of a safetensors file, converted to f32, keyed by name without the `bert.` prefix.
+pub(crate) struct WeightSource {
+    path: PathBuf,
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    device: Device,
+}
+
+impl WeightSource {
+    /// Reads and decodes `path` (a whole-file read: the decoder checks every offset, so a
+    /// truncated file is caught here rather than as garbage weights).
+    pub(crate) fn open(path: &Path, device: &Device) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        Self::from_bytes(&bytes, path, device)
+    }
+
+    /// Decodes safetensors `bytes`; `path` only names the source in errors.
+    pub(crate) fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::CorruptWeights {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let key = name.strip_prefix("bert.").unwrap_or(&name).to_string();
+            if key.starts_with("pooler.") || key.ends_with("position_ids") || key.starts_with("cls.") {
+                continue;
+            }
+            let values = to_f32(view.dtype(), view.data()).ok_or_else(|| Error::UnsupportedDtype {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            })?;
+            tensors.insert(key, (view.shape().to_vec(), values));
+        }
+        Ok(WeightSource { path: path.to_path_buf(), tensors, device: device.clone() })
+    }
+
+    fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let (shape, values) = self.tensors.remove(name).ok_or_else(|| Error::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        if shape != expected {
+            return Err(Error::ShapeMismatch {
+                path: self.path.clone(),
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                actual: shape,
+            });
+        }
+        Ok(values)
+    }
+
+    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let values = self.take(name, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+    }
+}
+
+impl ParamIo for WeightSource {
+    fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()> {
+        let w = self.take(&format!("{name}.weight"), &[d_out, d_in])?;
+        let w = transpose(&w, d_out, d_in);
+        layer.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), &self.device));
+        layer.bias = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d_out])?));
+        Ok(())
+    }
+
+    fn layer_norm(&mut self, name: &str, layer: &mut LayerNorm, dim: usize) -> Result<()> {
+        // Old BERT checkpoints name LayerNorm parameters gamma/beta.
+        let (w, b) = if self.tensors.contains_key(&format!("{name}.gamma")) {
+            (format!("{name}.gamma"), format!("{name}.beta"))
+        } else {
+            (format!("{name}.weight"), format!("{name}.bias"))
+        };
+        layer.gamma = Param::from_tensor(self.tensor(&w, [dim])?);
+        layer.beta = Some(Param::from_tensor(self.tensor(&b, [dim])?));
+        Ok(())
+    }
+
+    fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()> {
+        layer.weight = Param::from_tensor(self.tensor(&format!("{name}.weight"), [rows, dim])?);
+        Ok(())
+    }
+}
+
+/// Collects the encoder's parameters under Hugging Face names, ready to serialise.
+#[derive(Default)]
+pub(crate) struct WeightSink {
+    pub(crate) tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+fn read_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))
+}
+
+impl ParamIo for WeightSink {
+    fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()> {
+        let w = read_values(layer.weight.val())?;
+        self.tensors.insert(format!("{name}.weight"), (vec![d_out, d_in], transpose(&w, d_in, d_out)));
+        if let Some(b) = &layer.bias {
+            self.tensors.insert(format!("{name}.bias"), (vec![d_out], read_values(b.val())?));
+        }
+        Ok(())
+    }
+
+    fn layer_norm(&mut self, name: &str, layer: &mut LayerNorm, dim: usize) -> Result<()> {
+        self.tensors.insert(format!("{name}.weight"), (vec![dim], read_values(layer.gamma.val())?));
+        if let Some(b) = &layer.beta {
+            self.tensors.insert(format!("{name}.bias"), (vec![dim], read_values(b.val())?));
+        }
+        Ok(())
+    }
+
+    fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()> {
+        self.tensors.insert(format!("{name}.weight"), (vec![rows, dim], read_values(layer.weight.val())?));
+        Ok(())
+    }
+}
+
+impl WeightSink {
+    /// Serialises the collected tensors as safetensors bytes (f32, little-endian).
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(name, (shape, v))| (name.clone(), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .collect();
+        let views = raw
+            .iter()
+            .map(|(name, shape, bytes)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| Error::Execution(format!("serialising {name}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Execution(format!("serialising weights: {e}")))
+    }
+}
+
+/// Row-major `[rows, cols]` -> `[cols, rows]`.
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
+    let v = match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32)
+            .collect(),
+        _ => return None,
+    };
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_round_trips() {
+        let v: Vec<f32> = (0..6).map(|x| x as f32).collect();
+        let t = transpose(&v, 2, 3);
+        assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        assert_eq!(transpose(&t, 3, 2), v);
+    }
+
+    #[test]
+    fn half_precision_converts() {
+        let one = burn::tensor::f16::from_f32(1.5).to_le_bytes();
+        assert_eq!(to_f32(Dtype::F16, &one).unwrap(), vec![1.5]);
+        assert!(to_f32(Dtype::I64, &[0; 8]).is_none());
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's test command: fetches the default model if absent, builds everything once in the
+# release profile (tests reuse the same artifacts), runs every test.
+#
+# Environment: IFTCL_DATA_DIR (default ../shared/data) holds sts/ and corpus/;
+# CARGO_TARGET_DIR (default $HOME/.cache/iftcl-target) keeps the build outside the clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
+if [ -z "${IFTCL_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
+  export IFTCL_DATA_DIR="$(cd ../shared/data && pwd)"
+fi
+./scripts/fetch-model.sh
+export IFTCL_MODEL="$(pwd)/models/all-MiniLM-L6-v2"
+
+cargo build --release --workspace --all-targets
+# Tests share two cores; the model-heavy ones run one at a time to keep memory and timing sane.
+cargo test --release --workspace -- --test-threads=1

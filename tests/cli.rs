@@ -1,0 +1,125 @@
+//! The `iftcl` binary end to end: embed (streaming, JSONL, bad lines), similarity, eval, devices.
+
+mod common;
+
+use common::*;
+
+fn vectors(out: &str) -> Vec<Vec<f32>> {
+    out.lines().map(|l| serde_json::from_str::<Vec<f32>>(l).unwrap()).collect()
+}
+
+#[test]
+fn embed_keeps_order_and_matches_the_reference() {
+    let g = golden();
+    let sentences = golden_sentences(&g);
+    let want = golden_embeddings(&g);
+    // Plain lines cannot carry the golden sentence with tabs; take the first 9 (no tabs).
+    let input: String = sentences[..9].iter().map(|s| format!("{s}\n")).collect();
+    let o = iftcl(&["embed", "--device", "cpu"], Some(input.as_bytes()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = vectors(&stdout(&o));
+    assert_eq!(got.len(), 9);
+    for (i, v) in got.iter().enumerate() {
+        assert!(cosine(v, &want[i]) >= 0.9999, "line {}", i + 1);
+    }
+}
+
+#[test]
+fn embed_jsonl_keeps_empty_strings_and_tabs() {
+    let g = golden();
+    let sentences = golden_sentences(&g);
+    let want = golden_embeddings(&g);
+    let input: String = sentences.iter().map(|s| format!("{}\n", serde_json::to_string(s).unwrap())).collect();
+    let o = iftcl(&["embed", "--device", "cpu", "--jsonl"], Some(input.as_bytes()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = vectors(&stdout(&o));
+    assert_eq!(got.len(), 24);
+    for (i, v) in got.iter().enumerate() {
+        assert!(cosine(v, &want[i]) >= 0.9999, "sentence {i} {:?}", sentences[i]);
+    }
+    assert!(sentences.iter().any(|s| s.is_empty()), "the golden set has an empty string");
+}
+
+#[test]
+fn non_utf8_line_is_named_and_earlier_lines_are_kept() {
+    let o = iftcl(&["embed", "--device", "cpu"], Some(b"first line\nsecond line\nbad \xff\xfe line\nfourth\n"));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("<stdin>:3: not valid UTF-8"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(vectors(&stdout(&o)).len(), 2, "the two good lines before the bad one are written");
+}
+
+#[test]
+fn long_lines_are_truncated_and_warned_once() {
+    let long: String = (0..5000).map(|i| format!("word{i} ")).collect();
+    let input = format!("{long}\nshort\n{long}\n");
+    let o = iftcl(&["embed", "--device", "cpu"], Some(input.as_bytes()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(vectors(&stdout(&o)).len(), 3);
+    let err = stderr(&o);
+    assert_eq!(err.matches("truncated").count(), 1, "{err}");
+}
+
+#[test]
+fn embed_reads_input_file_and_reports_missing_one() {
+    let t = TempDir::new("embed-file");
+    let input = t.0.join("in.txt");
+    std::fs::write(&input, "a\nb\n").unwrap();
+    let o = iftcl(&["embed", "--device", "cpu", "--input", input.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(vectors(&stdout(&o)).len(), 2);
+    let o = iftcl(&["embed", "--device", "cpu", "--input", "/nonexistent/in.txt"], None);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/nonexistent/in.txt"), "{}", stderr(&o));
+}
+
+#[test]
+fn similarity_of_a_pair_and_a_matrix() {
+    let g = golden();
+    let o = iftcl(&["similarity", "--device", "cpu", "A man is playing a guitar.", "A man plays the guitar on stage."], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: f64 = stdout(&o).trim().parse().unwrap();
+    assert!((c - g["cosine_0_1"].as_f64().unwrap()).abs() < 1e-4, "{c}");
+    let o = iftcl(&["similarity", "--device", "cpu", "--json", "a", "b", "c"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let m = v["matrix"].as_array().unwrap();
+    assert_eq!(m.len(), 3);
+    assert!((m[1][1].as_f64().unwrap() - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn eval_writes_json_figures() {
+    let t = TempDir::new("eval-json");
+    let json = t.0.join("figures.json");
+    let sts = data_dir().join("sts");
+    let o = iftcl(
+        &["eval", "--device", "cpu", "--data", sts.to_str().unwrap(), "--tasks", "STS-B-dev", "--json", json.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("STS-B-dev"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let dev = v["STS-B-dev"].as_f64().unwrap();
+    assert!((dev - 86.72).abs() <= 0.1, "{dev}");
+}
+
+#[test]
+fn devices_lists_the_choice_of_auto() {
+    let o = iftcl(&["devices"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("auto -> "), "{out}");
+    assert!(out.contains("cpu"), "{out}");
+}
+
+#[test]
+fn bad_device_is_a_clear_error() {
+    let o = iftcl(&["similarity", "--device", "gpu:99", "a", "b"], None);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("gpu:99 does not exist"), "{err}");
+    let o = iftcl(&["similarity", "--device", "tpu", "a", "b"], None);
+    assert!(stderr(&o).contains("not one of auto, cpu, gpu, gpu:N"), "{}", stderr(&o));
+}

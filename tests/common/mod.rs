@@ -1,0 +1,120 @@
+//! Paths and helpers shared by the end-to-end tests.
+//!
+//! Inputs come through variables users can point at their own copies:
+//! `IFTCL_MODEL` (default `models/all-MiniLM-L6-v2`, from scripts/fetch-model.sh),
+//! `IFTCL_DATA_DIR` (default `../shared/data`), `IFTCL_GOLDEN` (default
+//! `../shared/golden/all-MiniLM-L6-v2.json`: token ids and embeddings of 24 sentences written by
+//! PyTorch sentence-transformers with mean pooling and L2 normalisation).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn must_exist(p: PathBuf, what: &str) -> PathBuf {
+    assert!(p.exists(), "{what} not found at {} (see tests/common/mod.rs for the variables)", p.display());
+    p
+}
+
+pub fn model_dir() -> PathBuf {
+    let p = std::env::var("IFTCL_MODEL").map(PathBuf::from).unwrap_or_else(|_| root().join("models/all-MiniLM-L6-v2"));
+    must_exist(p, "the model (run scripts/fetch-model.sh)")
+}
+
+pub fn data_dir() -> PathBuf {
+    let p = std::env::var("IFTCL_DATA_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/data"));
+    must_exist(p, "the data folder (IFTCL_DATA_DIR)")
+}
+
+pub fn golden() -> serde_json::Value {
+    let p = std::env::var("IFTCL_GOLDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("../shared/golden/all-MiniLM-L6-v2.json"));
+    let p = must_exist(p, "the golden file (IFTCL_GOLDEN)");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+pub fn golden_sentences(g: &serde_json::Value) -> Vec<String> {
+    g["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+pub fn golden_embeddings(g: &serde_json::Value) -> Vec<Vec<f32>> {
+    g["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect()
+}
+
+/// The `iftcl` binary of the same build (target/<profile>/iftcl, beside this test's deps/).
+pub fn iftcl_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join(if cfg!(windows) { "iftcl.exe" } else { "iftcl" });
+    assert!(bin.is_file(), "{} not built: run `cargo build --release --workspace` first", bin.display());
+    bin
+}
+
+pub fn iftcl(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(iftcl_bin());
+    cmd.args(args).env("IFTCL_MODEL", model_dir()).env("RUST_LOG", "warn");
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut sin = child.stdin.take().unwrap();
+        if let Some(data) = stdin {
+            sin.write_all(data).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("iftcl-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A copy of the default model folder in which `edit` may change files; the weights are
+/// hard-linked or copied only when `copy_weights`.
+pub fn model_copy(tag: &str) -> TempDir {
+    let t = TempDir::new(tag);
+    let src = model_dir();
+    for f in ["config.json", "tokenizer.json", "modules.json", "sentence_bert_config.json", "model.safetensors"] {
+        if src.join(f).exists() {
+            std::fs::copy(src.join(f), t.0.join(f)).unwrap();
+        }
+    }
+    std::fs::create_dir_all(t.0.join("1_Pooling")).unwrap();
+    std::fs::copy(src.join("1_Pooling/config.json"), t.0.join("1_Pooling/config.json")).unwrap();
+    t
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    iftcl::eval::cosine(a, b)
+}
