@@ -2,6 +2,7 @@
 //! calls and prints the result.
 
 mod embed_cmd;
+mod train_cmd;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ enum Command {
     Similarity(SimilarityArgs),
     /// Evaluate on the STS tasks (SentEval layout): Spearman x 100.
     Eval(EvalArgs),
+    /// Train with IFTCL (identical and fraternal twins, Twins Loss, hippocampus queue) or SimCSE.
+    Train(train_cmd::TrainArgs),
     /// Throughput benchmarks.
     Bench {
         #[command(subcommand)]
@@ -94,6 +97,8 @@ struct EvalArgs {
 enum BenchCommand {
     /// Sentences/s encoding the STS-B dev sentences (both columns, 3,000 sentences).
     Embed(BenchEmbedArgs),
+    /// Training sentences/s (batch 64, length 32) per device and loss.
+    Train(train_cmd::BenchTrainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,7 +157,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed_cmd::run(args),
         Command::Similarity(args) => similarity(args),
         Command::Eval(args) => eval_cmd(args),
+        Command::Train(args) => train_cmd::run(args),
         Command::Bench { what: BenchCommand::Embed(args) } => bench_embed(args),
+        Command::Bench { what: BenchCommand::Train(args) } => train_cmd::bench(args),
     }
 }
 

@@ -212,6 +212,11 @@ impl SentenceEncoder {
         })
     }
 
+    /// Assembles an encoder from its parts (the trainer evaluates its model this way).
+    pub fn from_parts(config: BertConfig, model: BertModel, tokenizer: TextTokenizer, head: Head, device: &Device) -> Self {
+        SentenceEncoder { config, model, tokenizer, head, device: device.clone(), batch_size: DEFAULT_BATCH_SIZE }
+    }
+
     /// The device the encoder runs on.
     pub fn device(&self) -> &Device {
         &self.device
@@ -261,8 +266,8 @@ impl SentenceEncoder {
     /// Writes the model folder in the Hugging Face + sentence-transformers layout
     /// (config.json, model.safetensors, tokenizer.json, modules.json, 1_Pooling/config.json,
     /// sentence_bert_config.json, config_sentence_transformers.json).
-    pub fn save(&self, dir: &Path, tokenizer_json: &[u8]) -> Result<()> {
-        save_model(&self.model, &self.config, self.head, self.tokenizer.max_len(), tokenizer_json, dir)
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_model(&self.model, &self.config, self.head, self.tokenizer.max_len(), self.tokenizer.json_bytes(), dir)
     }
 }
 
@@ -303,27 +308,47 @@ pub fn save_model(
     tokenizer_json: &[u8],
     dir: &Path,
 ) -> Result<()> {
-    use crate::config::write_json;
+    let tmp = fresh_partial(dir)?;
+    write_model_files(model, config, head, max_seq_length, tokenizer_json, &tmp)?;
+    replace_dir(&tmp, dir)
+}
+
+/// Creates an empty `<dir>.partial` (removing a leftover one) and returns its path.
+pub fn fresh_partial(dir: &Path) -> Result<PathBuf> {
     let tmp = partial_path(dir);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
     }
-    std::fs::create_dir_all(tmp.join("1_Pooling")).map_err(|e| Error::io("create", &tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    Ok(tmp)
+}
 
+/// Writes the files of the Hugging Face + sentence-transformers layout into `dir` (no
+/// atomicity: callers stage into a `.partial` folder).
+pub fn write_model_files(
+    model: &BertModel,
+    config: &BertConfig,
+    head: Head,
+    max_seq_length: usize,
+    tokenizer_json: &[u8],
+    dir: &Path,
+) -> Result<()> {
+    use crate::config::write_json;
+    std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| Error::io("create", dir, e))?;
     let mut sink = WeightSink::default();
     let mut m = model.clone();
     m.visit_params(config, &mut sink)?;
     let bytes = sink.to_bytes()?;
     let write = |name: &str, data: &[u8]| {
-        let p = tmp.join(name);
+        let p = dir.join(name);
         std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))
     };
     write("model.safetensors", &bytes)?;
     write("tokenizer.json", tokenizer_json)?;
-    write_json(&tmp.join("config.json"), config)?;
-    write_json(&tmp.join("1_Pooling/config.json"), &PoolingConfig::for_mode(head.pooling, config.hidden_size))?;
+    write_json(&dir.join("config.json"), config)?;
+    write_json(&dir.join("1_Pooling/config.json"), &PoolingConfig::for_mode(head.pooling, config.hidden_size))?;
     write_json(
-        &tmp.join("sentence_bert_config.json"),
+        &dir.join("sentence_bert_config.json"),
         &SentenceBertConfig { max_seq_length, do_lower_case: false },
     )?;
     let mut modules = vec![
@@ -337,11 +362,11 @@ pub fn save_model(
             path: "2_Normalize".into(),
             kind: "sentence_transformers.models.Normalize".into(),
         });
-        std::fs::create_dir_all(tmp.join("2_Normalize")).map_err(|e| Error::io("create", &tmp, e))?;
+        std::fs::create_dir_all(dir.join("2_Normalize")).map_err(|e| Error::io("create", dir, e))?;
     }
-    write_json(&tmp.join("modules.json"), &modules)?;
+    write_json(&dir.join("modules.json"), &modules)?;
     write_json(
-        &tmp.join("config_sentence_transformers.json"),
+        &dir.join("config_sentence_transformers.json"),
         &serde_json::json!({
             "__version__": {"sentence_transformers": "3.0.0", "iftcl": env!("CARGO_PKG_VERSION")},
             "prompts": {},
@@ -349,7 +374,7 @@ pub fn save_model(
             "similarity_fn_name": "cosine"
         }),
     )?;
-    replace_dir(&tmp, dir)
+    Ok(())
 }
 
 /// `<dir>.partial`, the staging folder of an atomic folder write.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod eval;
 pub mod model;
 pub mod tokenize;
+pub mod train;
 
 pub use burn;
 pub use device::{DeviceSpec, SelectedDevice};

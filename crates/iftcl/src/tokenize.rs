@@ -1,6 +1,7 @@
 //! Tokenisation with the `tokenizers` crate from a model's `tokenizer.json`.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct TextTokenizer {
     inner: Tokenizer,
+    json: Arc<[u8]>,
     max_len: usize,
     lower_case: bool,
     warned: AtomicBool,
@@ -21,6 +23,7 @@ impl Clone for TextTokenizer {
     fn clone(&self) -> Self {
         TextTokenizer {
             inner: self.inner.clone(),
+            json: self.json.clone(),
             max_len: self.max_len,
             lower_case: self.lower_case,
             warned: AtomicBool::new(self.warned.load(Ordering::Relaxed)),
@@ -45,13 +48,23 @@ impl TextTokenizer {
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         inner.with_padding(None);
-        Ok(TextTokenizer { inner, max_len, lower_case, warned: AtomicBool::new(false) })
+        Ok(TextTokenizer { inner, json: Arc::from(bytes), max_len, lower_case, warned: AtomicBool::new(false) })
     }
 
     /// Reads `tokenizer.json` from `path`.
     pub fn from_file(path: &Path, max_len: usize, lower_case: bool) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
         Self::from_bytes(&bytes, path, max_len, lower_case)
+    }
+
+    /// The same tokenizer truncating to `max_len` tokens instead.
+    pub fn with_max_len(&self, max_len: usize) -> Result<Self> {
+        Self::from_bytes(&self.json, Path::new("tokenizer.json"), max_len, self.lower_case)
+    }
+
+    /// The `tokenizer.json` bytes it was built from (written unchanged into saved models).
+    pub fn json_bytes(&self) -> &[u8] {
+        &self.json
     }
 
     /// Number of ids the tokenizer can produce (added tokens included).

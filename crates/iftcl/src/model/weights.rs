@@ -23,7 +23,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::module::Param;
+
+use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
@@ -48,13 +49,6 @@ pub(crate) struct WeightSource {
 }
 
 impl WeightSource {
-    /// Reads and decodes `path` (a whole-file read: the decoder checks every offset, so a
-    /// truncated file is caught here rather than as garbage weights).
-    pub(crate) fn open(path: &Path, device: &Device) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        Self::from_bytes(&bytes, path, device)
-    }
-
     /// Decodes safetensors `bytes`; `path` only names the source in errors.
     pub(crate) fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| Error::CorruptWeights {
@@ -103,8 +97,10 @@ impl ParamIo for WeightSource {
     fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()> {
         let w = self.take(&format!("{name}.weight"), &[d_out, d_in])?;
         let w = transpose(&w, d_out, d_in);
-        layer.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), &self.device));
-        layer.bias = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d_out])?));
+        let w = Tensor::from_data(TensorData::new(w, [d_in, d_out]), &self.device);
+        layer.weight = param(&format!("{name}.weight"), w);
+        let b = format!("{name}.bias");
+        layer.bias = Some(param(&b, self.tensor(&b, [d_out])?));
         Ok(())
     }
 
@@ -115,13 +111,14 @@ impl ParamIo for WeightSource {
         } else {
             (format!("{name}.weight"), format!("{name}.bias"))
         };
-        layer.gamma = Param::from_tensor(self.tensor(&w, [dim])?);
-        layer.beta = Some(Param::from_tensor(self.tensor(&b, [dim])?));
+        layer.gamma = param(&w, self.tensor(&w, [dim])?);
+        layer.beta = Some(param(&b, self.tensor(&b, [dim])?));
         Ok(())
     }
 
     fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()> {
-        layer.weight = Param::from_tensor(self.tensor(&format!("{name}.weight"), [rows, dim])?);
+        let w = format!("{name}.weight");
+        layer.weight = param(&w, self.tensor(&w, [rows, dim])?);
         Ok(())
     }
 }
@@ -180,6 +177,17 @@ impl WeightSink {
         meta.insert("format".to_string(), "pt".to_string());
         safetensors::serialize(views, Some(meta)).map_err(|e| Error::Execution(format!("serialising weights: {e}")))
     }
+}
+
+/// A parameter whose id is derived from its checkpoint name, so the same model loaded twice has
+/// the same ids: optimizer state saved by one run applies to the resumed one.
+fn param<const D: usize>(name: &str, tensor: Tensor<D>) -> Param<Tensor<D>> {
+    Param::initialized(ParamId::from(stable_id(name)), tensor)
+}
+
+/// FNV-1a of the name: stable across runs and platforms.
+pub(crate) fn stable_id(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Row-major `[rows, cols]` -> `[cols, rows]`.

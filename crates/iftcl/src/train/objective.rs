@@ -1,0 +1,86 @@
+//! The training objective: which terms make up the loss (DESIGN.md, "The method").
+//!
+//! - `infonce` (SimCSE): L = L_nce(a, p, [queue if asked]).
+//! - `twins` (IFTCL): L = L_nce(a, p, f, queue) + λ L_twins(a, p, f, r).
+
+use std::str::FromStr;
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::info_nce::info_nce;
+use super::twins_loss::{TwinsForm, twins_loss};
+
+/// Which objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// SimCSE: identical-twin InfoNCE, no fraternal twins (queue only when asked).
+    Infonce,
+    /// IFTCL: InfoNCE with fraternal and queue negatives, plus the Twins Loss.
+    #[default]
+    Twins,
+}
+
+impl FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "infonce" => Ok(LossKind::Infonce),
+            "twins" => Ok(LossKind::Twins),
+            other => Err(format!("`{other}` is not a loss (infonce, twins)")),
+        }
+    }
+}
+
+/// The loss hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Objective {
+    /// Which terms.
+    pub kind: LossKind,
+    /// Temperature τ.
+    pub temperature: f64,
+    /// λ, the Twins Loss weight.
+    pub twins_weight: f64,
+    /// β, the margin scale.
+    pub margin_scale: f64,
+    /// Twins Loss form.
+    pub twins_form: TwinsForm,
+}
+
+/// The loss and its parts.
+#[derive(Debug, Clone)]
+pub struct LossParts {
+    /// L, the scalar to differentiate `[1]`.
+    pub total: Tensor<1>,
+    /// L_nce `[1]`.
+    pub nce: Tensor<1>,
+    /// L_twins `[1]` (absent for `infonce`).
+    pub twins: Option<Tensor<1>>,
+}
+
+impl Objective {
+    /// Whether the fraternal view is computed at all.
+    pub fn needs_fraternal(&self) -> bool {
+        self.kind == LossKind::Twins
+    }
+
+    /// The loss from embeddings (not the model), so it can be tested on hand-made tensors.
+    ///
+    /// - `a`, `p`: `[N, d]`; `f`: `[N, d]` (ignored for `infonce`); `ratio`: `[N]`;
+    ///   `queue`: `[K, d]` detached fresh entries.
+    pub fn compute(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: Option<Tensor<2>>) -> LossParts {
+        match (self.kind, f) {
+            (LossKind::Twins, Some(f)) => {
+                let nce = info_nce(a.clone(), p.clone(), Some(f.clone()), queue, self.temperature);
+                let twins = twins_loss(a, p, f, ratio, self.margin_scale, self.twins_form);
+                let total = if self.twins_weight == 0.0 { nce.clone() } else { nce.clone() + twins.clone().mul_scalar(self.twins_weight) };
+                LossParts { total, nce, twins: Some(twins) }
+            }
+            _ => {
+                let nce = info_nce(a, p, None, queue, self.temperature);
+                LossParts { total: nce.clone(), nce, twins: None }
+            }
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The IFTCL training loop. It reads top to bottom in the phases of one step: batch, views,
+//! forward, loss, backward, step, schedule, queue update, eval, checkpoint, log.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::augment::augment;
+use super::checkpoint::{Checkpoint, TrainerState, load_resume};
+use super::config::TrainConfig;
+use super::data::{Corpus, mix};
+use super::hippocampus::Hippocampus;
+use super::metrics::MetricsLog;
+use crate::device::{self, DeviceSpec};
+use crate::encoder::{SentenceEncoder, encode};
+use crate::error::{Error, Result};
+use crate::eval::{self, Task};
+use crate::model::BertModel;
+use crate::tokenize::TextTokenizer;
+
+/// One logged training step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepMetrics {
+    /// Steps completed (1-based).
+    pub step: u64,
+    /// Total steps.
+    pub total_steps: u64,
+    /// L.
+    pub loss: f64,
+    /// L_nce.
+    pub nce: f64,
+    /// L_twins (twins loss only).
+    pub twins: Option<f64>,
+    /// Learning rate used by this step.
+    pub lr: f64,
+    /// Queue entries used as negatives.
+    pub queue_used: usize,
+    /// Sentences per second of this step (three views per sentence for twins).
+    pub sentences_per_s: f64,
+    /// Seconds since the run (or the resume) started.
+    pub elapsed_s: f64,
+}
+
+/// One STS-B dev evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalMetrics {
+    /// Steps completed.
+    pub step: u64,
+    /// STS-B dev Spearman × 100.
+    pub stsb_dev: f64,
+    /// Whether this is the best so far (saved to `best/`).
+    pub best: bool,
+}
+
+/// Receives progress (the CLI draws a progress bar with it).
+pub trait TrainObserver {
+    /// The run starts at `start_step` of `total_steps`.
+    fn on_start(&mut self, _start_step: u64, _total_steps: u64, _device: &str) {}
+    /// A step finished.
+    fn on_step(&mut self, _m: &StepMetrics) {}
+    /// An evaluation finished.
+    fn on_eval(&mut self, _e: &EvalMetrics) {}
+    /// A checkpoint was written.
+    fn on_checkpoint(&mut self, _dir: &Path) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl TrainObserver for Quiet {}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub steps: u64,
+    /// Last loss.
+    pub last_loss: f64,
+    /// Best STS-B dev and its step.
+    pub best_dev: Option<(f64, u64)>,
+    /// Folder of the last checkpoint.
+    pub last_dir: PathBuf,
+    /// Folder of the best model (the last one when there was no evaluation).
+    pub best_dir: PathBuf,
+    /// Every step's metrics of this invocation.
+    pub history: Vec<StepMetrics>,
+}
+
+/// Learning rate at `step` (0-based): linear warm-up over `warmup` steps, then linear decay to 0.
+pub fn learning_rate(peak: f64, step: u64, total: u64, warmup: u64) -> f64 {
+    if step < warmup {
+        peak * (step + 1) as f64 / warmup as f64
+    } else {
+        peak * (total - step) as f64 / (total - warmup).max(1) as f64
+    }
+}
+
+/// Fault injection for tests of the NaN guard: `IFTCL_FAULT_NAN_AT_STEP=k` turns the loss of
+/// step k into NaN.
+fn injected_nan(step: u64) -> bool {
+    std::env::var("IFTCL_FAULT_NAN_AT_STEP").ok().and_then(|v| v.parse::<u64>().ok()) == Some(step)
+}
+
+fn ensure_writable(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io("create the output folder", out, e))?;
+    let probe = out.join(".write-probe");
+    std::fs::write(&probe, b"ok").map_err(|e| Error::io("write into the output folder", out, e))?;
+    std::fs::remove_file(&probe).map_err(|e| Error::io("write into the output folder", out, e))
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64> {
+    let v = t.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?;
+    Ok(v[0] as f64)
+}
+
+/// Trains per `config`, resuming from `resume` (a checkpoint folder) when given.
+pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    // --- set-up -------------------------------------------------------------------------------
+    let resumed = match resume {
+        Some(dir) => {
+            let r = load_resume(dir)?;
+            // The schedule, data order and RNG streams are the checkpoint's; keep its config
+            // (output folder and device may differ).
+            let (out, dev) = (config.out.clone(), config.device.clone());
+            config = TrainConfig { out, device: dev, ..r.config.clone() };
+            Some((dir.to_path_buf(), r))
+        }
+        None => None,
+    };
+    config.validate()?;
+    ensure_writable(&config.out)?;
+    let corpus = Corpus::open(&config.corpus)?;
+    if corpus.len() < config.batch_size {
+        return Err(Error::Data(format!(
+            "corpus {} has {} sentences, fewer than one batch of {}: lower --batch-size",
+            config.corpus.display(),
+            corpus.len(),
+            config.batch_size
+        )));
+    }
+    if corpus.blank_lines > 0 {
+        tracing::info!("corpus: {} sentences, {} blank lines skipped", corpus.len(), corpus.blank_lines);
+    }
+    let per_epoch = corpus.batches_per_epoch(config.batch_size) as u64;
+    let total_steps = config.max_steps.unwrap_or(per_epoch * config.epochs as u64);
+    let selected = device::select(config.device.parse::<DeviceSpec>()?)?;
+    let infer_device = selected.device.clone();
+    let train_device = selected.device.clone().autodiff();
+
+    let model_dir = match &resumed {
+        Some((dir, _)) => dir.clone(),
+        None => config.model.clone(),
+    };
+    let start = SentenceEncoder::load(&model_dir, &train_device)?;
+    let (bert_config, head) = (start.config.clone(), start.head);
+    let eval_tokenizer = start.tokenizer.clone();
+    let train_tokenizer: TextTokenizer = start.tokenizer.with_max_len(config.max_len)?;
+    let mut model: BertModel = start.model.train();
+    let mut optim: ModuleOptimizer = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .with_epsilon(1e-8)
+        .init();
+    let mut queue = Hippocampus::new(config.queue_capacity(), bert_config.hidden_size, &train_device);
+    let mut state = TrainerState { step: 0, total_steps, best_dev: None, queue_stamps: vec![], queue_head: 0 };
+    if let Some((dir, r)) = &resumed {
+        optim = optim
+            .from_bytes(r.optimizer.clone())
+            .map_err(|e| Error::CorruptWeights { path: dir.join("optimizer.bpk"), message: format!("{e:?}") })?;
+        queue.restore(&r.queue)?;
+        state = r.state.clone();
+        tracing::info!("resuming from {} at step {}", dir.display(), state.step);
+    }
+    let objective = config.objective();
+    let aug_config = config.augment();
+    let warmup = (config.warmup_ratio * total_steps as f64).round() as u64;
+    let dev_task: Option<Task> = match &config.eval_data {
+        Some(dir) => Some(eval::load_task(dir, "STS-B-dev")?),
+        None => None,
+    };
+    let last_dir = config.out.join("last");
+    let best_dir = config.out.join("best");
+    let mut log = MetricsLog::open(&config.out, state.step)?;
+    observer.on_start(state.step, total_steps, &selected.description);
+    let t0 = Instant::now();
+    let mut history = Vec::new();
+    let mut last_loss = f64::NAN;
+    let n = config.batch_size;
+
+    while state.step < total_steps {
+        let step = state.step;
+        let t_step = Instant::now();
+
+        // --- batch: position and every random stream derive from (seed, step) ---------------
+        let epoch = step / per_epoch;
+        let indices = corpus.batch_indices(config.seed, epoch, (step % per_epoch) as usize, n);
+        let texts = corpus.read(&indices)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed, step));
+        train_device.seed(mix(config.seed ^ 0xd50_u64, step));
+
+        // --- views: anchor + identical twin share tokens; fraternal twin is augmented -------
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let ids = train_tokenizer.encode_batch(&refs)?;
+        let mut batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        batch.extend(ids.iter().map(Vec::as_slice));
+        let (frat_ids, ratios) = if objective.needs_fraternal() {
+            let augs: Vec<_> = texts.iter().map(|t| augment(t, &aug_config, &mut rng)).collect();
+            let aug_refs: Vec<&str> = augs.iter().map(|a| a.text.as_str()).collect();
+            (train_tokenizer.encode_batch(&aug_refs)?, augs.iter().map(|a| a.ratio).collect::<Vec<f32>>())
+        } else {
+            (Vec::new(), vec![0.0; n])
+        };
+        batch.extend(frat_ids.iter().map(Vec::as_slice));
+
+        // --- forward: one pass over [anchors; identical twins; fraternal twins] ------------
+        // Dropout draws a different mask per row, so the two copies of each sentence differ
+        // only by dropout noise, as two separate passes would.
+        let emb = encode(&model, &head, &batch, &train_device);
+        let a = emb.clone().slice([0..n]);
+        let p = emb.clone().slice([n..2 * n]);
+        let f = objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
+
+        // --- loss ---------------------------------------------------------------------------
+        let negatives = queue.negatives(step, config.queue_max_age);
+        let queue_used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
+        let ratio = Tensor::<1>::from_data(TensorData::new(ratios, [n]), &train_device);
+        let parts = objective.compute(a, p.clone(), f.clone(), ratio, negatives);
+        // A CPU-GPU sync point: the loss is read every step to catch NaN before it spreads.
+        let mut loss = scalar(parts.total.clone())?;
+        if injected_nan(step + 1) {
+            loss = f64::NAN;
+        }
+        if !loss.is_finite() {
+            return Err(Error::Execution(format!(
+                "the loss became {loss} at step {} (lr {:.3e}); training stopped, the last good checkpoint in {} is intact. \
+                 Lower --lr or raise --temperature",
+                step + 1,
+                learning_rate(config.lr, step, total_steps, warmup),
+                last_dir.display()
+            )));
+        }
+        let nce = scalar(parts.nce.clone())?;
+        let twins = match parts.twins.clone() {
+            Some(t) => Some(scalar(t)?),
+            None => None,
+        };
+
+        // --- backward + step + schedule -----------------------------------------------------
+        let lr = learning_rate(config.lr, step, total_steps, warmup);
+        let grads = GradientsParams::from_grads(parts.total.backward(), &model);
+        model = optim.step(lr, model, grads);
+
+        // --- queue update: this step's twins become negatives for the next steps -----------
+        if queue.capacity() > 0 {
+            let rows = match f {
+                Some(f) => Tensor::cat(vec![p, f], 0),
+                None => p,
+            };
+            queue.push(rows, step);
+        }
+        state.step += 1;
+        last_loss = loss;
+
+        // --- log ----------------------------------------------------------------------------
+        let m = StepMetrics {
+            step: state.step,
+            total_steps,
+            loss,
+            nce,
+            twins,
+            lr,
+            queue_used,
+            sentences_per_s: n as f64 / t_step.elapsed().as_secs_f64(),
+            elapsed_s: t0.elapsed().as_secs_f64(),
+        };
+        if state.step % config.log_every.max(1) == 0 || state.step == total_steps {
+            log.step(&m)?;
+        }
+        observer.on_step(&m);
+        history.push(m);
+
+        // --- eval + checkpoint ----------------------------------------------------------------
+        let boundary = config.eval_every > 0 && state.step % config.eval_every == 0;
+        if boundary || state.step == total_steps {
+            let stamps = queue.state()?;
+            state.queue_stamps = stamps.stamps.clone();
+            state.queue_head = stamps.head;
+            if let Some(task) = &dev_task {
+                let eval_model = model.valid();
+                let enc = SentenceEncoder::from_parts(bert_config.clone(), eval_model, eval_tokenizer.clone(), head, &infer_device);
+                let score = eval::evaluate(std::slice::from_ref(task), |s| enc.embed(s))?[0].spearman;
+                let best = state.best_dev.is_none_or(|(b, _)| score > b);
+                if best {
+                    state.best_dev = Some((score, state.step));
+                }
+                let e = EvalMetrics { step: state.step, stsb_dev: score, best };
+                log.eval(&e)?;
+                observer.on_eval(&e);
+                if best {
+                    save(&config, &model, &bert_config, head, &eval_tokenizer, None, &state, &stamps, &best_dir)?;
+                }
+            }
+            save(&config, &model, &bert_config, head, &eval_tokenizer, Some(&optim), &state, &stamps, &last_dir)?;
+            observer.on_checkpoint(&last_dir);
+            log.write_curves()?;
+        }
+    }
+    if dev_task.is_none() && !best_dir.exists() && last_dir.exists() {
+        // No evaluation: the last model is the best we know of.
+        let state = state.clone();
+        let stamps = queue.state()?;
+        save(&config, &model, &bert_config, head, &eval_tokenizer, None, &state, &stamps, &best_dir)?;
+    }
+    Ok(TrainSummary { steps: state.step, last_loss, best_dev: state.best_dev, last_dir, best_dir, history })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn save(
+    config: &TrainConfig,
+    model: &BertModel,
+    bert_config: &crate::config::BertConfig,
+    head: crate::encoder::Head,
+    tokenizer: &TextTokenizer,
+    optim: Option<&ModuleOptimizer>,
+    state: &TrainerState,
+    queue: &super::hippocampus::QueueState,
+    dir: &Path,
+) -> Result<()> {
+    let model = model.valid();
+    Checkpoint {
+        model: &model,
+        bert_config,
+        head,
+        max_seq_length: tokenizer.max_len(),
+        tokenizer_json: tokenizer.json_bytes(),
+        optimizer: optim,
+        state,
+        queue,
+        config,
+    }
+    .save(dir)
+}
+
+/// Sentences per second of training steps on `device` (median of `steps` timed steps after
+/// `warmup` steps), three views per sentence for `twins`, two for `infonce`.
+pub fn bench_train(
+    encoder_dir: &Path,
+    device: &Device,
+    sentences: &[String],
+    config: &TrainConfig,
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<f64>> {
+    let start = SentenceEncoder::load(encoder_dir, &device.clone().autodiff())?;
+    let head = start.head;
+    let tokenizer = start.tokenizer.with_max_len(config.max_len)?;
+    let train_device = device.clone().autodiff();
+    let mut model = start.model.train();
+    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
+    let objective = config.objective();
+    let mut queue = Hippocampus::new(config.queue_capacity(), start.config.hidden_size, &train_device);
+    let n = config.batch_size;
+    let mut times = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    for step in 0..(warmup + steps) {
+        let t = Instant::now();
+        let texts: Vec<&str> = (0..n).map(|i| sentences[(step * n + i) % sentences.len()].as_str()).collect();
+        let ids = tokenizer.encode_batch(&texts)?;
+        let mut batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        batch.extend(ids.iter().map(Vec::as_slice));
+        let augs: Vec<_> = texts.iter().map(|t| augment(t, &config.augment(), &mut rng)).collect();
+        let aug_refs: Vec<&str> = augs.iter().map(|a| a.text.as_str()).collect();
+        let frat = if objective.needs_fraternal() { tokenizer.encode_batch(&aug_refs)? } else { Vec::new() };
+        batch.extend(frat.iter().map(Vec::as_slice));
+        let emb = encode(&model, &head, &batch, &train_device);
+        let a = emb.clone().slice([0..n]);
+        let p = emb.clone().slice([n..2 * n]);
+        let f = objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
+        let ratio = Tensor::<1>::from_data(TensorData::new(augs.iter().map(|a| a.ratio).collect::<Vec<f32>>(), [n]), &train_device);
+        let parts = objective.compute(a, p.clone(), f.clone(), ratio, queue.negatives(step as u64, config.queue_max_age));
+        let grads = GradientsParams::from_grads(parts.total.backward(), &model);
+        model = optim.step(config.lr, model, grads);
+        if queue.capacity() > 0 {
+            queue.push(match f { Some(f) => Tensor::cat(vec![p, f], 0), None => p }, step as u64);
+        }
+        // Synchronise so the step's device work is inside its time.
+        scalar(parts.total)?;
+        if step >= warmup {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
+}

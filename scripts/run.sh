@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The README's main job, end to end on whatever device this machine has:
+#   fetch all-MiniLM-L6-v2 -> build -> evaluate the 7 STS tasks -> train with IFTCL on the
+#   corpus -> evaluate again -> print the before/after table and where the model and curves are.
+#
+# Environment:
+#   IFTCL_DATA_DIR  data folder with sts/ and corpus/ (default ../shared/data; scripts/get-data.sh
+#                   fetches the public STS sets)
+#   IFTCL_STEPS     training steps (default: 100 on the CPU, one epoch = 821 steps on a GPU)
+#   IFTCL_DEVICE    auto | cpu | gpu | gpu:N (default auto)
+#   IFTCL_OUT       output folder (default runs/main)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
+data="${IFTCL_DATA_DIR:-../shared/data}"
+out="${IFTCL_OUT:-runs/main}"
+device="${IFTCL_DEVICE:-auto}"
+[ -d "$data/sts" ] || { echo "error: no STS data in $data/sts (set IFTCL_DATA_DIR or run scripts/get-data.sh)" >&2; exit 1; }
+[ -f "$data/corpus/senteval-sentences.txt" ] || { echo "error: no corpus at $data/corpus/senteval-sentences.txt" >&2; exit 1; }
+
+# Vulkan loader + Mesa drivers, so wgpu can see a GPU (or lavapipe) where the machine has one.
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! dpkg -s libvulkan1 >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq libvulkan1 mesa-vulkan-drivers || true
+fi
+
+./scripts/fetch-model.sh
+cargo build --release -p iftcl-cli
+iftcl="$CARGO_TARGET_DIR/release/iftcl"
+model=models/all-MiniLM-L6-v2
+mkdir -p "$out"
+
+"$iftcl" devices
+picked=$("$iftcl" devices | sed -n 's/^auto -> //p')
+if [ "$device" = auto ] && [[ "$picked" == cpu* ]]; then steps="${IFTCL_STEPS:-100}"; else steps="${IFTCL_STEPS:-821}"; fi
+
+echo "== STS before training ($model)"
+"$iftcl" eval --model "$model" --device "$device" --data "$data/sts" --dev --json "$out/before.json"
+
+echo "== IFTCL training: $steps steps on $device"
+"$iftcl" train --model "$model" --corpus "$data/corpus/senteval-sentences.txt" --out "$out" \
+  --device "$device" --max-steps "$steps" --eval-every 50 --eval-data "$data/sts" --quiet
+
+echo "== STS after training ($out/best)"
+"$iftcl" eval --model "$out/best" --device "$device" --data "$data/sts" --dev --json "$out/after.json"
+
+python3 - "$out/before.json" "$out/after.json" <<'PY'
+import json, sys
+b, a = (json.load(open(p)) for p in sys.argv[1:3])
+print(f"\n{'task':<10} {'before':>8} {'after':>8} {'delta':>7}")
+for k in b:
+    print(f"{k:<10} {b[k]:>8.2f} {a[k]:>8.2f} {a[k]-b[k]:>+7.2f}")
+PY
+echo
+echo "trained model: $out/best   (sentence-transformers layout)"
+echo "checkpoint:    $out/last   (resume with: iftcl train --resume $out/last --out $out)"
+echo "curves:        $out/curves.svg   metrics: $out/metrics.jsonl"
