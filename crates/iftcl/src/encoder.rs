@@ -246,21 +246,58 @@ impl SentenceEncoder {
     }
 
     /// Sentence vectors for already-tokenised inputs, in input order.
+    ///
+    /// On the CPU backend batches run on several threads at once (one per core): the matrix
+    /// products are threaded by the backend, but the element-wise work (GELU, softmax, norms)
+    /// is not, and whole batches in parallel keep every core busy. A GPU gets one stream.
     pub fn embed_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let chunks: Vec<&[usize]> = order.chunks(self.batch_size).collect();
         let dim = self.dim();
-        let mut out = vec![Vec::new(); ids.len()];
-        for chunk in order.chunks(self.batch_size) {
+        let run = |chunk: &[usize], model: &BertModel| -> Result<Vec<f32>> {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            let emb = encode(&self.model, &self.head, &batch, &self.device);
+            let emb = encode(model, &self.head, &batch, &self.device);
             // A CPU-GPU sync point: one read per batch.
-            let values = emb.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?;
+            emb.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))
+        };
+        let workers = if self.parallel_batches() { std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len()) } else { 1 };
+        let mut results: Vec<Option<Result<Vec<f32>>>> = (0..chunks.len()).map(|_| None).collect();
+        if workers <= 1 {
+            for (slot, chunk) in results.iter_mut().zip(&chunks) {
+                *slot = Some(run(chunk, &self.model));
+            }
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let done = std::sync::Mutex::new(&mut results);
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    let model = self.model.clone();
+                    let (next, done, chunks, run) = (&next, &done, &chunks, &run);
+                    scope.spawn(move || loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if k >= chunks.len() {
+                            break;
+                        }
+                        let r = run(chunks[k], &model);
+                        done.lock().expect("no worker panics while holding the lock")[k] = Some(r);
+                    });
+                }
+            });
+        }
+        let mut out = vec![Vec::new(); ids.len()];
+        for (chunk, r) in chunks.iter().zip(results) {
+            let values = r.expect("every batch ran")?;
             for (row, &i) in chunk.iter().enumerate() {
                 out[i] = values[row * dim..(row + 1) * dim].to_vec();
             }
         }
         Ok(out)
+    }
+
+    /// Whether batches run on several threads (CPU backend, not autodiff).
+    fn parallel_batches(&self) -> bool {
+        self.device == Device::flex() && !self.device.is_autodiff()
     }
 
     /// Writes the model folder in the Hugging Face + sentence-transformers layout

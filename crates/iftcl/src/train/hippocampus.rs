@@ -175,7 +175,8 @@ mod tests {
         // 5 overwrote the oldest entry (1), in slot 0.
         assert_eq!(read(q.negatives(1, 10).unwrap()), vec![5.0, 2.0, 3.0, 4.0]);
         q.push(rows(&[6.0, 7.0, 8.0, 9.0, 10.0, 11.0]), 2);
-        assert_eq!(read(q.negatives(2, 10).unwrap()), vec![10.0, 11.0, 8.0, 9.0], "only the last 4 of 6 kept");
+        // The last 4 of 6 are kept, written from slot 1 (after 5) and wrapping to slot 0.
+        assert_eq!(read(q.negatives(2, 10).unwrap()), vec![11.0, 8.0, 9.0, 10.0], "only the last 4 of 6 kept");
     }
 
     #[test]

@@ -161,7 +161,7 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
     let (bert_config, head) = (start.config.clone(), start.head);
     let eval_tokenizer = start.tokenizer.clone();
     let train_tokenizer: TextTokenizer = start.tokenizer.with_max_len(config.max_len)?;
-    let mut model: BertModel = start.model.train();
+    let mut model: BertModel = start.model.set_require_grad(true).train();
     let mut optim: ModuleOptimizer = AdamWConfig::new()
         .with_weight_decay(config.weight_decay as f32)
         .with_epsilon(1e-8)
@@ -360,7 +360,7 @@ pub fn bench_train(
     let head = start.head;
     let tokenizer = start.tokenizer.with_max_len(config.max_len)?;
     let train_device = device.clone().autodiff();
-    let mut model = start.model.train();
+    let mut model = start.model.set_require_grad(true).train();
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
     let objective = config.objective();
     let mut queue = Hippocampus::new(config.queue_capacity(), start.config.hidden_size, &train_device);
@@ -377,14 +377,24 @@ pub fn bench_train(
         let aug_refs: Vec<&str> = augs.iter().map(|a| a.text.as_str()).collect();
         let frat = if objective.needs_fraternal() { tokenizer.encode_batch(&aug_refs)? } else { Vec::new() };
         batch.extend(frat.iter().map(Vec::as_slice));
+        let t_fwd = Instant::now();
         let emb = encode(&model, &head, &batch, &train_device);
         let a = emb.clone().slice([0..n]);
         let p = emb.clone().slice([n..2 * n]);
         let f = objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
         let ratio = Tensor::<1>::from_data(TensorData::new(augs.iter().map(|a| a.ratio).collect::<Vec<f32>>(), [n]), &train_device);
         let parts = objective.compute(a, p.clone(), f.clone(), ratio, queue.negatives(step as u64, config.queue_max_age));
+        let t_bwd = Instant::now();
         let grads = GradientsParams::from_grads(parts.total.backward(), &model);
+        let t_opt = Instant::now();
         model = optim.step(config.lr, model, grads);
+        tracing::debug!(
+            "step {step}: prepare {:.3} s, forward+loss {:.3} s, backward {:.3} s, optimizer {:.3} s",
+            (t_fwd - t).as_secs_f64(),
+            (t_bwd - t_fwd).as_secs_f64(),
+            (t_opt - t_bwd).as_secs_f64(),
+            t_opt.elapsed().as_secs_f64()
+        );
         if queue.capacity() > 0 {
             queue.push(match f { Some(f) => Tensor::cat(vec![p, f], 0), None => p }, step as u64);
         }
