@@ -15,7 +15,7 @@ pub struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Start model folder [default: models/all-MiniLM-L6-v2].
-    #[arg(long)]
+    #[arg(long, env = "IFTCL_MODEL")]
     model: Option<PathBuf>,
     /// Training corpus, one sentence per line.
     #[arg(long)]
@@ -74,6 +74,9 @@ pub struct TrainArgs {
     /// STS data folder for the dev evaluation [default: $IFTCL_DATA_DIR/sts or ../shared/data/sts].
     #[arg(long)]
     eval_data: Option<PathBuf>,
+    /// No STS-B dev evaluation (checkpoints are still written every --eval-every steps).
+    #[arg(long, conflicts_with = "eval_data")]
+    no_eval: bool,
     /// Seed [default: 42].
     #[arg(long)]
     seed: Option<u64>,
@@ -119,7 +122,9 @@ impl TrainArgs {
         if self.eval_data.is_some() {
             c.eval_data = self.eval_data.clone();
         }
-        if c.eval_data.is_none() {
+        if self.no_eval {
+            c.eval_data = None;
+        } else if c.eval_data.is_none() {
             c.eval_data = iftcl::eval::default_sts_dir();
         }
         Ok(c)

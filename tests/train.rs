@@ -1,0 +1,191 @@
+//! `iftcl train` end to end on a small corpus: exact resume after a kill, checkpoint layout,
+//! and bad input (each a clear error, nothing lost).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A small corpus cut from the shared one (first 400 sentences).
+fn small_corpus(dir: &Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(data_dir().join("corpus/senteval-sentences.txt")).unwrap();
+    let p = dir.join("corpus.txt");
+    std::fs::write(&p, text.lines().take(400).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    p
+}
+
+fn train_args<'a>(corpus: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train", "--device", "cpu", "--corpus", corpus, "--out", out, "--batch-size", "4", "--max-len", "12",
+        "--max-steps", steps, "--eval-every", "5", "--no-eval", "--quiet", "--seed", "7", "--queue-size", "16",
+    ]
+}
+
+/// (step, loss) of every step line of a metrics file.
+fn losses(out: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "step")
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_exactly() {
+    let t = TempDir::new("resume");
+    let corpus = small_corpus(&t.0);
+    let (c, full, killed) = (corpus.to_str().unwrap(), t.0.join("full"), t.0.join("killed"));
+    let steps = "32";
+
+    let o = iftcl(&train_args(c, full.to_str().unwrap(), steps), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = losses(&full);
+    assert_eq!(reference.len(), 32);
+    assert!(reference.iter().all(|(_, l)| l.is_finite()));
+
+    // The same run, killed (SIGKILL) once it has passed step 7.
+    let mut child = Command::new(iftcl_bin())
+        .args(train_args(c, killed.to_str().unwrap(), steps))
+        .env("IFTCL_MODEL", model_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while losses(&killed).len() < 7 {
+        assert!(start.elapsed() < Duration::from_secs(300), "the run never reached step 7");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(killed.join("last/trainer_state.json")).unwrap()).unwrap();
+    let k = state["step"].as_u64().unwrap();
+    assert!(k >= 5 && k % 5 == 0, "last checkpoint at step {k}");
+
+    let o = iftcl(&["train", "--resume", killed.join("last").to_str().unwrap(), "--out", killed.to_str().unwrap(), "--device", "cpu", "--quiet"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = losses(&killed);
+    assert_eq!(resumed.len(), 32, "the resumed metrics keep steps 1..{k} and add the rest once");
+    let mut compared = 0;
+    for ((s1, l1), (s2, l2)) in reference.iter().zip(&resumed) {
+        assert_eq!(s1, s2);
+        if *s1 > k && *s1 <= k + 20 {
+            assert!((l1 - l2).abs() <= 1e-5, "step {s1}: uninterrupted {l1} vs resumed {l2}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 20);
+
+    // Both runs end with the same weights.
+    let dev = iftcl::device::cpu_device().device;
+    let a = iftcl::SentenceEncoder::load(&full.join("last"), &dev).unwrap();
+    let b = iftcl::SentenceEncoder::load(&killed.join("last"), &dev).unwrap();
+    let s = ["a man is playing a guitar .", "the cat sleeps ."];
+    let (ea, eb) = (a.embed(&s).unwrap(), b.embed(&s).unwrap());
+    for (x, y) in ea.iter().zip(&eb) {
+        assert!(cosine(x, y) > 0.999999, "final weights differ");
+    }
+}
+
+#[test]
+fn checkpoints_keep_the_sentence_transformers_layout() {
+    let t = TempDir::new("layout");
+    let corpus = small_corpus(&t.0);
+    let out = t.0.join("out");
+    let o = iftcl(&train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "5"), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for dir in ["last", "best"] {
+        for f in ["config.json", "model.safetensors", "tokenizer.json", "modules.json", "1_Pooling/config.json",
+                  "config_sentence_transformers.json", "sentence_bert_config.json"] {
+            assert!(out.join(dir).join(f).is_file(), "{dir}/{f} missing");
+        }
+    }
+    for f in ["optimizer.bpk", "queue.safetensors", "trainer_state.json", "train_config.toml"] {
+        assert!(out.join("last").join(f).is_file(), "last/{f} missing");
+    }
+    assert!(out.join("curves.svg").is_file() && out.join("metrics.jsonl").is_file());
+    let sbert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("last/sentence_bert_config.json")).unwrap()).unwrap();
+    assert_eq!(sbert["max_seq_length"], 256, "the inference length is kept, not the training one");
+    // It loads like any model folder, and the trained model moved.
+    let o = iftcl(&["similarity", "--device", "cpu", "--model", out.join("last").to_str().unwrap(), "a dog runs", "a dog is running"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: f64 = stdout(&o).trim().parse().unwrap();
+    assert!(c > 0.5 && c < 1.0, "{c}");
+}
+
+fn train_err(corpus_bytes: Option<&[u8]>, extra: &[&str], env: Option<(&str, &str)>) -> (String, TempDir) {
+    let t = TempDir::new(&format!("bad-{}", extra.join("").replace(['/', '-'], "")));
+    let corpus = t.0.join("corpus.txt");
+    match corpus_bytes {
+        Some(b) => std::fs::write(&corpus, b).unwrap(),
+        None => {
+            small_corpus(&t.0);
+        }
+    }
+    let out = t.0.join("out");
+    let mut args = vec!["train", "--device", "cpu", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(),
+                        "--batch-size", "4", "--max-len", "12", "--max-steps", "6", "--eval-every", "2", "--no-eval", "--quiet"];
+    args.extend_from_slice(extra);
+    let mut cmd = Command::new(iftcl_bin());
+    cmd.args(&args).env("IFTCL_MODEL", model_dir());
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    assert!(!o.status.success(), "expected a failure for {extra:?}");
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    (err, t)
+}
+
+#[test]
+fn bad_corpora_are_clear_errors() {
+    let (e, _t) = train_err(Some(b""), &[], None);
+    assert!(e.contains("has no sentences"), "{e}");
+    let (e, _t) = train_err(Some(b"\n\n   \n"), &[], None);
+    assert!(e.contains("has no sentences (3 lines, 3 blank)"), "{e}");
+    let (e, _t) = train_err(Some(b"one\ntwo\nthree\n"), &[], None);
+    assert!(e.contains("3 sentences, fewer than one batch of 4"), "{e}");
+    let (e, _t) = train_err(Some(b"one\ntwo\nbad \xff line\nfour\nfive\n"), &[], None);
+    assert!(e.contains("corpus.txt:3: not valid UTF-8"), "{e}");
+}
+
+#[test]
+fn unwritable_output_folder() {
+    let t = TempDir::new("unwritable");
+    let file = t.0.join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let corpus = small_corpus(&t.0);
+    let out = file.join("out");
+    let o = iftcl(&train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "2"), None);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("cannot create the output folder") && e.contains("a-file/out"), "{e}");
+}
+
+#[test]
+fn nan_loss_stops_with_the_last_good_checkpoint_intact() {
+    let (e, t) = train_err(None, &[], Some(("IFTCL_FAULT_NAN_AT_STEP", "5")));
+    assert!(e.contains("the loss became NaN at step 5") && e.contains("last good checkpoint"), "{e}");
+    let last = t.0.join("out/last");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(last.join("trainer_state.json")).unwrap()).unwrap();
+    assert_eq!(state["step"], 4, "the checkpoint of step 4 is the last one written");
+    iftcl::SentenceEncoder::load(&last, &iftcl::device::cpu_device().device).expect("the last checkpoint loads");
+}
+
+#[test]
+fn resume_from_a_folder_that_is_not_a_checkpoint() {
+    let o = iftcl(&["train", "--resume", model_dir().to_str().unwrap(), "--out", "/tmp/iftcl-never", "--device", "cpu"], None);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("checkpoint file trainer_state.json not found"), "{e}");
+}
