@@ -4,8 +4,8 @@
 #   corpus -> evaluate again -> print the before/after table and where the model and curves are.
 #
 # Environment:
-#   IFTCL_DATA_DIR  data folder with sts/ and corpus/ (default ../shared/data; scripts/get-data.sh
-#                   fetches the public STS sets)
+#   IFTCL_DATA_DIR  data folder with sts/ and corpus/ (default ../shared/data: sts/ in SentEval's layout
+#                   and corpus/senteval-sentences.txt)
 #   IFTCL_STEPS     training steps (default: 100 on the CPU, one epoch = 821 steps on a GPU)
 #   IFTCL_DEVICE    auto | cpu | gpu | gpu:N (default auto)
 #   IFTCL_OUT       output folder (default runs/main)
@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
 data="${IFTCL_DATA_DIR:-../shared/data}"
 out="${IFTCL_OUT:-runs/main}"
 device="${IFTCL_DEVICE:-auto}"
-[ -d "$data/sts" ] || { echo "error: no STS data in $data/sts (set IFTCL_DATA_DIR or run scripts/get-data.sh)" >&2; exit 1; }
+[ -d "$data/sts" ] || { echo "error: no STS data in $data/sts (set IFTCL_DATA_DIR to a folder with sts/ in SentEval's layout and corpus/)" >&2; exit 1; }
 [ -f "$data/corpus/senteval-sentences.txt" ] || { echo "error: no corpus at $data/corpus/senteval-sentences.txt" >&2; exit 1; }
 
 # Vulkan loader + Mesa drivers, so wgpu can see a GPU (or lavapipe) where the machine has one.

@@ -136,7 +136,7 @@ fn sts_dir(data: &Option<PathBuf>) -> Result<PathBuf> {
     match data {
         Some(d) => Ok(d.clone()),
         None => eval::default_sts_dir().context(
-            "no STS data: pass --data DIR (SentEval layout) or set IFTCL_DATA_DIR (scripts/get-data.sh fetches it)",
+            "no STS data: pass --data DIR (SentEval layout, as SentEval's get_transfer_data.bash writes it) or set IFTCL_DATA_DIR",
         ),
     }
 }
