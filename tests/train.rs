@@ -189,3 +189,20 @@ fn resume_from_a_folder_that_is_not_a_checkpoint() {
     let e = stderr(&o);
     assert!(e.contains("checkpoint file trainer_state.json not found"), "{e}");
 }
+
+#[test]
+fn training_runs_on_wgpu_with_the_same_code() {
+    let t = TempDir::new("wgpu-train");
+    let corpus = small_corpus(&t.0);
+    let out = t.0.join("out");
+    let o = iftcl(
+        &["train", "--device", "gpu", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(),
+          "--batch-size", "4", "--max-len", "12", "--max-steps", "2", "--eval-every", "2", "--no-eval", "--quiet"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l = losses(&out);
+    assert_eq!(l.len(), 2);
+    assert!(l.iter().all(|(_, x)| x.is_finite() && *x >= 0.0), "{l:?}");
+    iftcl::SentenceEncoder::load(&out.join("last"), &iftcl::device::cpu_device().device).expect("the wgpu-trained model loads");
+}
