@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
+# Mesa's Vulkan loader complains on every adapter probe when this is unset (headless machines).
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR="$(mktemp -d)"; chmod 700 "$XDG_RUNTIME_DIR"; fi
 data="${IFTCL_DATA_DIR:-../shared/data}"
 out="${IFTCL_OUT:-runs/main}"
 device="${IFTCL_DEVICE:-auto}"
