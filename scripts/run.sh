@@ -49,7 +49,8 @@ python3 - "$out/before.json" "$out/after.json" <<'PY'
 import json, sys
 b, a = (json.load(open(p)) for p in sys.argv[1:3])
 print(f"\n{'task':<10} {'before':>8} {'after':>8} {'delta':>7}")
-for k in b:
+order = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "avg", "STS-B-dev"]
+for k in [t for t in order if t in b]:
     print(f"{k:<10} {b[k]:>8.2f} {a[k]:>8.2f} {a[k]-b[k]:>+7.2f}")
 PY
 echo

@@ -150,7 +150,10 @@ impl BertLayer {
         let attn = self.hidden_dropout.forward(self.attn_out.forward(ctx));
         let x = self.attn_norm.forward(attn + x);
         let inner = self.ffn_in.forward(x.clone());
+        let device = inner.device();
         let inner = match self.act {
+            // CPU inference: the vectorised host GELU (see `gelu.rs`).
+            0 if device == Device::flex() && !device.is_autodiff() => super::gelu::gelu_host(inner),
             0 => gelu(inner),
             1 => gelu_approximate(inner),
             _ => relu(inner),
