@@ -33,12 +33,14 @@ run() {
 run simcse --loss infonce
 run queue --loss twins --twins-weight 0
 run iftcl --loss twins --twins-form pull --margin-scale 0.1 --twins-weight 1
+run twosided --loss twins --twins-form two-sided --margin-scale 0.1 --twins-weight 1
 
 python3 - "$out" "$steps" "$device" "$seed" <<'PY'
 import json, os, platform, sys
 out, steps, device, seed = sys.argv[1:5]
 rows = [("start model (all-MiniLM-L6-v2)", "start"), ("SimCSE (--loss infonce)", "simcse"),
-        ("+ queue & fraternal negatives (twins weight 0)", "queue"), ("IFTCL (pull, beta 0.1, lambda 1)", "iftcl")]
+        ("+ queue & fraternal negatives (twins weight 0)", "queue"), ("IFTCL (pull, beta 0.1, lambda 1)", "iftcl"),
+        ("IFTCL, two-sided Twins form (beta 0.1, lambda 1)", "twosided")]
 tasks = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "avg", "STS-B-dev"]
 lines = [f"{steps} steps, batch 64, seed {seed}, device {device}, {os.cpu_count()} CPU cores ({platform.machine()})", "",
          "| run | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
