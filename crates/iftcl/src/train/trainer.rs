@@ -119,6 +119,76 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
     Ok(v[0] as f64)
 }
 
+/// What one step's loss needs besides the batch.
+struct StepInputs<'a> {
+    model: &'a BertModel,
+    head: &'a crate::encoder::Head,
+    tokenizer: &'a TextTokenizer,
+    objective: &'a super::objective::Objective,
+    augment: &'a super::augment::AugmentConfig,
+}
+
+/// One step's loss, and the twins the queue keeps afterwards.
+struct StepLoss {
+    parts: super::objective::LossParts,
+    p: Tensor<2>,
+    f: Option<Tensor<2>>,
+    queue_used: usize,
+}
+
+/// Views, forward and loss of one step: the anchor and identical twin share tokens (two copies
+/// in one pass), the fraternal twin is an augmented copy; the queue's fresh entries are extra
+/// negatives.
+#[allow(clippy::too_many_arguments)]
+fn step_loss(
+    x: &StepInputs<'_>,
+    texts: &[String],
+    rng: &mut ChaCha8Rng,
+    queue: &Hippocampus,
+    step: u64,
+    max_age: u64,
+    device: &Device,
+) -> Result<StepLoss> {
+    let n = texts.len();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ids = x.tokenizer.encode_batch(&refs)?;
+    let mut batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    batch.extend(ids.iter().map(Vec::as_slice));
+    let (frat_ids, ratios) = if x.objective.needs_fraternal() {
+        let augs: Vec<_> = texts.iter().map(|t| augment(t, x.augment, rng)).collect();
+        let aug_refs: Vec<&str> = augs.iter().map(|a| a.text.as_str()).collect();
+        (x.tokenizer.encode_batch(&aug_refs)?, augs.iter().map(|a| a.ratio).collect::<Vec<f32>>())
+    } else {
+        (Vec::new(), vec![0.0; n])
+    };
+    batch.extend(frat_ids.iter().map(Vec::as_slice));
+
+    // One pass over [anchors; identical twins; fraternal twins]. Dropout draws a different mask
+    // per row, so the two copies of each sentence differ only by dropout noise, as two separate
+    // passes would.
+    let emb = encode(x.model, x.head, &batch, device);
+    let a = emb.clone().slice([0..n]);
+    let p = emb.clone().slice([n..2 * n]);
+    let f = x.objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
+
+    let negatives = queue.negatives(step, max_age);
+    let queue_used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
+    let ratio = Tensor::<1>::from_data(TensorData::new(ratios, [n]), device);
+    let parts = x.objective.compute(a, p.clone(), f.clone(), ratio, negatives);
+    Ok(StepLoss { parts, p, f, queue_used })
+}
+
+/// Stores this step's identical (and fraternal) twins in the queue.
+fn push_twins(queue: &mut Hippocampus, p: Tensor<2>, f: Option<Tensor<2>>, step: u64) {
+    if queue.capacity() > 0 {
+        let rows = match f {
+            Some(f) => Tensor::cat(vec![p, f], 0),
+            None => p,
+        };
+        queue.push(rows, step);
+    }
+}
+
 /// Trains per `config`, resuming from `resume` (a checkpoint folder) when given.
 pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
     // --- set-up -------------------------------------------------------------------------------
@@ -203,33 +273,16 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed, step));
         train_device.seed(mix(config.seed ^ 0xd50_u64, step));
 
-        // --- views: anchor + identical twin share tokens; fraternal twin is augmented -------
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let ids = train_tokenizer.encode_batch(&refs)?;
-        let mut batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        batch.extend(ids.iter().map(Vec::as_slice));
-        let (frat_ids, ratios) = if objective.needs_fraternal() {
-            let augs: Vec<_> = texts.iter().map(|t| augment(t, &aug_config, &mut rng)).collect();
-            let aug_refs: Vec<&str> = augs.iter().map(|a| a.text.as_str()).collect();
-            (train_tokenizer.encode_batch(&aug_refs)?, augs.iter().map(|a| a.ratio).collect::<Vec<f32>>())
-        } else {
-            (Vec::new(), vec![0.0; n])
-        };
-        batch.extend(frat_ids.iter().map(Vec::as_slice));
-
-        // --- forward: one pass over [anchors; identical twins; fraternal twins] ------------
-        // Dropout draws a different mask per row, so the two copies of each sentence differ
-        // only by dropout noise, as two separate passes would.
-        let emb = encode(&model, &head, &batch, &train_device);
-        let a = emb.clone().slice([0..n]);
-        let p = emb.clone().slice([n..2 * n]);
-        let f = objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
-
-        // --- loss ---------------------------------------------------------------------------
-        let negatives = queue.negatives(step, config.queue_max_age);
-        let queue_used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
-        let ratio = Tensor::<1>::from_data(TensorData::new(ratios, [n]), &train_device);
-        let parts = objective.compute(a, p.clone(), f.clone(), ratio, negatives);
+        // --- views + forward + loss (shared with `bench train`) --------------------------
+        let StepLoss { parts, p, f, queue_used } = step_loss(
+            &StepInputs { model: &model, head: &head, tokenizer: &train_tokenizer, objective: &objective, augment: &aug_config },
+            &texts,
+            &mut rng,
+            &queue,
+            step,
+            config.queue_max_age,
+            &train_device,
+        )?;
         // A CPU-GPU sync point: the loss is read every step to catch NaN before it spreads.
         let mut loss = scalar(parts.total.clone())?;
         if injected_nan(step + 1) {
@@ -256,13 +309,7 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         model = optim.step(lr, model, grads);
 
         // --- queue update: this step's twins become negatives for the next steps -----------
-        if queue.capacity() > 0 {
-            let rows = match f {
-                Some(f) => Tensor::cat(vec![p, f], 0),
-                None => p,
-            };
-            queue.push(rows, step);
-        }
+        push_twins(&mut queue, p, f, step);
         state.step += 1;
         last_loss = loss;
 
@@ -363,27 +410,17 @@ pub fn bench_train(
     let mut model = start.model.set_require_grad(true).train();
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
     let objective = config.objective();
+    let aug = config.augment();
     let mut queue = Hippocampus::new(config.queue_capacity(), start.config.hidden_size, &train_device);
     let n = config.batch_size;
     let mut times = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     for step in 0..(warmup + steps) {
         let t = Instant::now();
-        let texts: Vec<&str> = (0..n).map(|i| sentences[(step * n + i) % sentences.len()].as_str()).collect();
-        let ids = tokenizer.encode_batch(&texts)?;
-        let mut batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        batch.extend(ids.iter().map(Vec::as_slice));
-        let augs: Vec<_> = texts.iter().map(|t| augment(t, &config.augment(), &mut rng)).collect();
-        let aug_refs: Vec<&str> = augs.iter().map(|a| a.text.as_str()).collect();
-        let frat = if objective.needs_fraternal() { tokenizer.encode_batch(&aug_refs)? } else { Vec::new() };
-        batch.extend(frat.iter().map(Vec::as_slice));
+        let texts: Vec<String> = (0..n).map(|i| sentences[(step * n + i) % sentences.len()].clone()).collect();
         let t_fwd = Instant::now();
-        let emb = encode(&model, &head, &batch, &train_device);
-        let a = emb.clone().slice([0..n]);
-        let p = emb.clone().slice([n..2 * n]);
-        let f = objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
-        let ratio = Tensor::<1>::from_data(TensorData::new(augs.iter().map(|a| a.ratio).collect::<Vec<f32>>(), [n]), &train_device);
-        let parts = objective.compute(a, p.clone(), f.clone(), ratio, queue.negatives(step as u64, config.queue_max_age));
+        let StepLoss { parts, p, f, .. } =
+            step_loss(&StepInputs { model: &model, head: &head, tokenizer: &tokenizer, objective: &objective, augment: &aug }, &texts, &mut rng, &queue, step as u64, config.queue_max_age, &train_device)?;
         let t_bwd = Instant::now();
         let grads = GradientsParams::from_grads(parts.total.backward(), &model);
         let t_opt = Instant::now();
@@ -395,9 +432,7 @@ pub fn bench_train(
             (t_opt - t_bwd).as_secs_f64(),
             t_opt.elapsed().as_secs_f64()
         );
-        if queue.capacity() > 0 {
-            queue.push(match f { Some(f) => Tensor::cat(vec![p, f], 0), None => p }, step as u64);
-        }
+        push_twins(&mut queue, p, f, step as u64);
         // Synchronise so the step's device work is inside its time.
         scalar(parts.total)?;
         if step >= warmup {
