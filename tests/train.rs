@@ -206,3 +206,47 @@ fn training_runs_on_wgpu_with_the_same_code() {
     assert!(l.iter().all(|(_, x)| x.is_finite() && *x >= 0.0), "{l:?}");
     iftcl::SentenceEncoder::load(&out.join("last"), &iftcl::device::cpu_device().device).expect("the wgpu-trained model loads");
 }
+
+#[test]
+fn fused_and_plain_loss_train_alike_on_wgpu() {
+    // Same seed, same device, 20 steps with the queue in play (16 slots, max age 4): the fused
+    // kernels and the plain burn-ops loss must give the same losses. Both sums are f32 in a
+    // different order, so they agree to ~1e-6 per step (relative, or absolute below a loss of
+    // 1: `rel_err_scalar`); Adam carries that into the weights, so the bound over 20 steps is
+    // 1e-4 (the CPU resume test, which replays identical arithmetic, holds 1e-5).
+    let t = TempDir::new("fused-train");
+    let corpus = small_corpus(&t.0);
+    let run = |fused: &str| {
+        let out = t.0.join(format!("out-{fused}"));
+        let mut args = train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "20");
+        args[2] = "gpu";
+        args.extend(["--fused-loss", fused]);
+        let o = iftcl(&args, None);
+        assert!(o.status.success(), "--fused-loss {fused}: {}", stderr(&o));
+        losses(&out)
+    };
+    let (fused, plain) = (run("on"), run("off"));
+    assert_eq!(fused.len(), 20);
+    assert_eq!(plain.len(), 20);
+    let mut worst: f64 = 0.0;
+    for ((s1, l1), (s2, l2)) in fused.iter().zip(&plain) {
+        assert_eq!(s1, s2);
+        let rel = iftcl::bench::rel_err_scalar(*l1, *l2);
+        worst = worst.max(rel);
+        assert!(rel <= 1e-4, "step {s1}: fused loss {l1} vs plain {l2} (relative {rel:.2e})");
+    }
+    eprintln!("fused vs plain training, 20 steps on wgpu: worst relative loss difference {worst:.2e}");
+}
+
+#[test]
+fn fused_loss_on_the_cpu_is_a_clear_error() {
+    let t = TempDir::new("fused-cpu");
+    let corpus = small_corpus(&t.0);
+    let out = t.0.join("out");
+    let mut args = train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "2");
+    args.extend(["--fused-loss", "on"]);
+    let o = iftcl(&args, None);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("--fused-loss on needs a wgpu device"), "{e}");
+}

@@ -105,6 +105,33 @@ enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// Training sentences/s (batch 64, length 32) per device and loss.
     Train(train_cmd::BenchTrainArgs),
+    /// The loss alone: fused WGSL kernels vs the plain burn-ops graph, forward + backward.
+    Loss(BenchLossArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchLossArgs {
+    /// A wgpu device (gpu, gpu:N; auto picks a hardware adapter).
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    /// Anchors per batch N.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Queue sizes K, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,4096")]
+    k: Vec<usize>,
+    /// Embedding widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "384,768")]
+    d: Vec<usize>,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed runs (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Print JSON (fused_ms, unfused_ms, speedup, max_rel_err_loss, max_rel_err_grad, ...) instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -190,6 +217,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_cmd::run(args),
         Command::Bench { what: BenchCommand::Embed(args) } => bench_embed(args),
         Command::Bench { what: BenchCommand::Train(args) } => train_cmd::bench(args),
+        Command::Bench { what: BenchCommand::Loss(args) } => bench_loss(args),
     }
 }
 
@@ -257,6 +285,28 @@ fn eval_cmd(args: EvalArgs) -> Result<()> {
     }
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn bench_loss(args: BenchLossArgs) -> Result<()> {
+    if args.n == 0 || args.k.is_empty() || args.d.iter().any(|&d| d == 0) {
+        bail!("--n and every --d must be at least 1, and --k needs a value");
+    }
+    let selected = iftcl::device::select(args.device.parse()?)?;
+    let shapes: Vec<(usize, usize, usize)> = args.d.iter().flat_map(|&d| args.k.iter().map(move |&k| (args.n, k, d))).collect();
+    let r = iftcl::bench::bench_loss(&selected.device, &selected.description, &shapes, args.warmup, args.runs)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("{} ({} timed runs, median; {})", r.device, r.runs, r.objective);
+    println!("{:>5} {:>5} {:>5} {:>10} {:>11} {:>8} {:>10} {:>10} {:>9} {:>8}", "N", "K", "d", "fused ms", "unfused ms", "speedup", "err loss", "err grad", "GFLOP/s", "GB/s");
+    for c in &r.cases {
+        println!(
+            "{:>5} {:>5} {:>5} {:>10.3} {:>11.3} {:>7.2}x {:>10.1e} {:>10.1e} {:>9.1} {:>8.2}",
+            c.n, c.k, c.d, c.fused_ms, c.unfused_ms, c.speedup, c.max_rel_err_loss, c.max_rel_err_grad, c.fused_gflops, c.fused_gbps
+        );
     }
     Ok(())
 }

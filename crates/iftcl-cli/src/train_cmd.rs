@@ -32,6 +32,9 @@ pub struct TrainArgs {
     /// pull | two-sided [default: pull].
     #[arg(long)]
     twins_form: Option<String>,
+    /// auto | on | off: the loss as fused WGSL kernels (auto: on for wgpu devices) [default: auto].
+    #[arg(long)]
+    fused_loss: Option<String>,
     /// λ, weight of the Twins Loss [default: 1.0].
     #[arg(long)]
     twins_weight: Option<f64>,
@@ -109,6 +112,9 @@ impl TrainArgs {
         }
         if let Some(f) = &self.twins_form {
             c.twins_form = f.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(f) = &self.fused_loss {
+            c.fused_loss = f.parse().map_err(anyhow::Error::msg)?;
         }
         if self.queue_size.is_some() {
             c.queue_size = self.queue_size;
@@ -219,6 +225,9 @@ pub struct BenchTrainArgs {
     /// Corpus to draw sentences from [default: $IFTCL_DATA_DIR/corpus/senteval-sentences.txt].
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// auto | on | off: the fused loss kernels (auto: on for wgpu devices).
+    #[arg(long, default_value = "auto")]
+    fused_loss: String,
     /// Write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -247,6 +256,7 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
                 batch_size: args.batch_size,
                 max_len: args.max_len,
                 corpus: corpus_path.clone(),
+                fused_loss: args.fused_loss.parse().map_err(anyhow::Error::msg)?,
                 ..TrainConfig::default()
             };
             let times = iftcl::train::trainer::bench_train(&args.model, &selected.device, &sentences, &config, args.warmup, args.steps)?;
@@ -257,7 +267,7 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
                 "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.2} s of {}, batch {}, len {})  ratio to PyTorch CPU {:.0}/s: {:.2}x",
                 selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, reference, sps / reference
             );
-            out.push(serde_json::json!({"device": selected.description, "loss": loss, "sentences_per_s": sps,
+            out.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
                 "median_step_s": med, "step_times_s": times, "batch_size": args.batch_size, "max_len": args.max_len,
                 "reference_cpu_sentences_per_s": reference}));
         }

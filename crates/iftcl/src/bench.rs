@@ -4,8 +4,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use burn::tensor::Device;
+
 use crate::encoder::SentenceEncoder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Result of `bench embed`.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +56,193 @@ pub fn bench_embed(encoder: &SentenceEncoder, sentences: &[&str], runs: usize, d
         tokens,
         runs_s,
         sentences_per_s: sentences.len() as f64 / med,
+    })
+}
+
+/// Relative error of a loss value against a reference: |x − r| / max(|r|, 1). A loss is a
+/// difference of log-sum-exps of logits as large as 1/τ (up to 100), so f32 leaves it an
+/// absolute error of ~1e-6 whatever its size: below 1 the absolute error is the measure.
+pub fn rel_err_scalar(x: f64, reference: f64) -> f64 {
+    (x - reference).abs() / reference.abs().max(1.0)
+}
+
+/// Relative error of a tensor against a reference, norm-wise: max|x − r| / max(max|r|, floor)
+/// (an entry-wise ratio is meaningless where a gradient entry is ~0). `floor` is the size below
+/// which only absolute error means something: a loss gradient is a difference of terms of size
+/// ~1/(Nτ), so a saturated softmax leaves f32 cancellation noise of ~1e-7/(Nτ) in both paths.
+pub fn rel_err_tensor(x: &[f32], reference: &[f32], floor: f64) -> f64 {
+    assert_eq!(x.len(), reference.len(), "tensors of different sizes");
+    let scale = reference.iter().fold(floor, |m, v| m.max(f64::from(v.abs())));
+    let diff = x.iter().zip(reference).fold(0.0f64, |m, (a, b)| m.max((f64::from(*a) - f64::from(*b)).abs()));
+    if scale == 0.0 { diff } else { diff / scale }
+}
+
+/// The gradient floor for [`rel_err_tensor`]: 1% of the loss gradients' scale 1/(Nτ).
+pub fn grad_floor(n: usize, tau: f64) -> f64 {
+    0.01 / (n as f64 * tau)
+}
+
+/// One shape of `bench loss`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LossBenchCase {
+    /// Anchors N.
+    pub n: usize,
+    /// Queue entries K.
+    pub k: usize,
+    /// Embedding width d.
+    pub d: usize,
+    /// Median forward+backward time of the fused kernels, device synchronised (ms).
+    pub fused_ms: f64,
+    /// The same for the plain burn-ops graph (ms).
+    pub unfused_ms: f64,
+    /// unfused_ms / fused_ms.
+    pub speedup: f64,
+    /// Largest relative error of L, L_nce, L_twins (fused vs plain, same device).
+    pub max_rel_err_loss: f64,
+    /// Largest relative error of dL/da, dL/dp, dL/df (max-abs norm, floor 0.01/(Nτ)).
+    pub max_rel_err_grad: f64,
+    /// Floating-point operations of the loss forward+backward (the three matrix products).
+    pub flops: f64,
+    /// Bytes any implementation must move: read a, p, f and the queue, write three gradients.
+    pub min_bytes: f64,
+    /// flops / fused time (GFLOP/s).
+    pub fused_gflops: f64,
+    /// min_bytes / fused time (GB/s).
+    pub fused_gbps: f64,
+}
+
+/// Result of `bench loss`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LossBench {
+    /// Device description.
+    pub device: String,
+    /// Timed runs per shape (after the warm-up).
+    pub runs: usize,
+    /// Objective: IFTCL (fraternal twins, pull form, β 0.1, λ 1), τ 0.05, every queue slot fresh.
+    pub objective: String,
+    /// One entry per shape.
+    pub cases: Vec<LossBenchCase>,
+}
+
+/// Deterministic pseudo-random rows of unit length (splitmix64), like normalised embeddings:
+/// inputs for benchmarks and tests.
+pub fn random_unit_rows(seed: u64, rows: usize, d: usize) -> Vec<f32> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let mut v = Vec::with_capacity(rows * d);
+    for _ in 0..rows {
+        let row: Vec<f32> = (0..d).map(|_| next()).collect();
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        v.extend(row.iter().map(|x| x / norm));
+    }
+    v
+}
+
+/// Values of the terms and the gradients of one forward+backward.
+struct LossRun {
+    terms: [f64; 3],
+    grads: [Vec<f32>; 3],
+}
+
+/// Times the fused and the plain loss (forward + backward, device synchronised) on `device`
+/// (a wgpu device) for each `(n, k, d)`: the median of `runs` timed runs after `warmup`.
+pub fn bench_loss(device: &Device, description: &str, shapes: &[(usize, usize, usize)], warmup: usize, runs: usize) -> Result<LossBench> {
+    use crate::train::fused::MaskedQueue;
+    use crate::train::{LossKind, Objective, TwinsForm};
+    use burn::tensor::{Tensor, TensorData};
+
+    if !crate::train::fused::kernels_available(device) {
+        return Err(Error::InvalidArgument("bench loss needs a wgpu device (--device gpu): the fused kernels do not run on the CPU backend".into()));
+    }
+    let train_device = device.clone().autodiff();
+    let objective = Objective {
+        kind: LossKind::Twins,
+        temperature: 0.05,
+        twins_weight: 1.0,
+        margin_scale: 0.1,
+        twins_form: TwinsForm::Pull,
+        fused: true,
+    };
+    let mut cases = Vec::new();
+    for &(n, k, d) in shapes {
+        let t2 = |v: Vec<f32>, rows: usize| Tensor::<2>::from_data(TensorData::new(v, [rows, d]), &train_device);
+        let (a0, p0, f0) = (t2(random_unit_rows(1, n, d), n), t2(random_unit_rows(2, n, d), n), t2(random_unit_rows(3, n, d), n));
+        let ratio = Tensor::<1>::from_data(TensorData::new(vec![0.2f32; n], [n]), &train_device);
+        let queue = (k > 0).then(|| t2(random_unit_rows(4, k, d), k));
+        let masked = queue.as_ref().and_then(|q| MaskedQueue::new(q.clone(), &vec![1.0; k]));
+        let run = |fused: bool, read: bool| -> Result<(f64, Option<LossRun>)> {
+            let t = Instant::now();
+            let (a, p, f) = (a0.clone().require_grad(), p0.clone().require_grad(), f0.clone().require_grad());
+            let parts = if fused {
+                objective.compute_fused(a.clone(), p.clone(), Some(f.clone()), ratio.clone(), masked.as_ref())
+            } else {
+                objective.compute(a.clone(), p.clone(), Some(f.clone()), ratio.clone(), queue.clone())
+            };
+            let grads = parts.total.clone().backward();
+            let kept = [a.grad(&grads), p.grad(&grads), f.grad(&grads)];
+            train_device.sync().map_err(|e| Error::Execution(format!("{e:?}")))?;
+            let elapsed = t.elapsed().as_secs_f64();
+            if !read {
+                drop(kept);
+                return Ok((elapsed, None));
+            }
+            let value = |x: Tensor<1>| -> Result<f64> { Ok(f64::from(x.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?[0])) };
+            let twins = parts.twins.clone().ok_or_else(|| Error::Execution("no twins term".into()))?;
+            let terms = [value(parts.total)?, value(parts.nce)?, value(twins)?];
+            let mut g = Vec::new();
+            for t in kept {
+                let t = t.ok_or_else(|| Error::Execution("missing gradient".into()))?;
+                g.push(t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?);
+            }
+            let grads: [Vec<f32>; 3] = g.try_into().map_err(|_| Error::Execution("three gradients".into()))?;
+            Ok((elapsed, Some(LossRun { terms, grads })))
+        };
+        let (_, fused_out) = run(true, true)?;
+        let (_, plain_out) = run(false, true)?;
+        let (fused_out, plain_out) = (fused_out.expect("read"), plain_out.expect("read"));
+        let max_rel_err_loss = (0..3).map(|i| rel_err_scalar(fused_out.terms[i], plain_out.terms[i])).fold(0.0, f64::max);
+        let max_rel_err_grad = (0..3).map(|i| rel_err_tensor(&fused_out.grads[i], &plain_out.grads[i], grad_floor(n, 0.05))).fold(0.0, f64::max);
+        let mut times = [Vec::new(), Vec::new()];
+        for i in 0..warmup + runs.max(1) {
+            // Interleave the two so drift in machine load hits both alike.
+            for (slot, fused) in [(0, true), (1, false)] {
+                let (s, _) = run(fused, false)?;
+                if i >= warmup {
+                    times[slot].push(s);
+                }
+            }
+        }
+        let (fused_s, unfused_s) = (median(&times[0]), median(&times[1]));
+        let m = (2 * n + k) as f64;
+        let (nf, df) = (n as f64, d as f64);
+        let flops = 2.0 * nf * m * df * 2.0 + 2.0 * (2.0 * nf) * nf * df;
+        let min_bytes = 4.0 * ((3.0 * nf + k as f64) * df + 3.0 * nf * df);
+        cases.push(LossBenchCase {
+            n,
+            k,
+            d,
+            fused_ms: fused_s * 1e3,
+            unfused_ms: unfused_s * 1e3,
+            speedup: unfused_s / fused_s,
+            max_rel_err_loss,
+            max_rel_err_grad,
+            flops,
+            min_bytes,
+            fused_gflops: flops / fused_s / 1e9,
+            fused_gbps: min_bytes / fused_s / 1e9,
+        });
+    }
+    Ok(LossBench {
+        device: description.to_string(),
+        runs: runs.max(1),
+        objective: "IFTCL: fraternal twins, pull form, beta 0.1, lambda 1, tau 0.05, all queue slots fresh".into(),
+        cases,
     })
 }
 

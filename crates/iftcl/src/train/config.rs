@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::augment::AugmentConfig;
+use super::fused::FusedLoss;
 use super::objective::{LossKind, Objective};
 use super::twins_loss::TwinsForm;
 use crate::error::{Error, Result};
@@ -65,6 +66,8 @@ pub struct TrainConfig {
     pub aug_max_rate: f64,
     /// Log a metrics line every this many steps.
     pub log_every: u64,
+    /// The loss as fused WGSL kernels: auto (on for wgpu), on, off.
+    pub fused_loss: FusedLoss,
 }
 
 impl Default for TrainConfig {
@@ -94,6 +97,7 @@ impl Default for TrainConfig {
             aug_min_rate: 0.1,
             aug_max_rate: 0.3,
             log_every: 1,
+            fused_loss: FusedLoss::Auto,
         }
     }
 }
@@ -137,6 +141,7 @@ impl TrainConfig {
             twins_weight: self.twins_weight,
             margin_scale: self.margin_scale,
             twins_form: self.twins_form,
+            fused: false,
         }
     }
 

@@ -4,6 +4,7 @@ pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod fused;
 pub mod hippocampus;
 pub mod info_nce;
 pub mod metrics;

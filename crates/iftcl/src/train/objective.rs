@@ -8,6 +8,7 @@ use std::str::FromStr;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::fused::{MaskedQueue, fused_terms};
 use super::info_nce::info_nce;
 use super::twins_loss::{TwinsForm, twins_loss};
 
@@ -46,6 +47,8 @@ pub struct Objective {
     pub margin_scale: f64,
     /// Twins Loss form.
     pub twins_form: TwinsForm,
+    /// Run the loss as the fused WGSL kernels (wgpu devices only; see `fused`).
+    pub fused: bool,
 }
 
 /// The loss and its parts.
@@ -82,5 +85,20 @@ impl Objective {
                 LossParts { total: nce.clone(), nce, twins: None }
             }
         }
+    }
+
+    /// The same loss from the fused kernels (wgpu devices): the queue is the whole ring
+    /// buffer with its stale slots masked in the kernel instead of gathered.
+    pub fn compute_fused(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: Option<&MaskedQueue>) -> LossParts {
+        let f = if self.kind == LossKind::Twins { f } else { None };
+        let with_twins = f.is_some();
+        let terms = fused_terms(a, p, f, ratio, queue, self.temperature, self.margin_scale, self.twins_form);
+        let nce = terms.clone().slice([0..1]);
+        if !with_twins {
+            return LossParts { total: nce.clone(), nce, twins: None };
+        }
+        let twins = terms.slice([1..2]);
+        let total = if self.twins_weight == 0.0 { nce.clone() } else { nce.clone() + twins.clone().mul_scalar(self.twins_weight) };
+        LossParts { total, nce, twins: Some(twins) }
     }
 }

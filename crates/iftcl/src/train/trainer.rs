@@ -15,8 +15,10 @@ use super::augment::augment;
 use super::checkpoint::{Checkpoint, TrainerState, load_resume};
 use super::config::TrainConfig;
 use super::data::{Corpus, mix};
+use super::fused::{self, MaskedQueue};
 use super::hippocampus::Hippocampus;
 use super::metrics::MetricsLog;
+use super::objective::Objective;
 use crate::device::{self, DeviceSpec};
 use crate::encoder::{SentenceEncoder, encode};
 use crate::error::{Error, Result};
@@ -171,10 +173,17 @@ fn step_loss(
     let p = emb.clone().slice([n..2 * n]);
     let f = x.objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
 
-    let negatives = queue.negatives(step, max_age);
-    let queue_used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
     let ratio = Tensor::<1>::from_data(TensorData::new(ratios, [n]), device);
-    let parts = x.objective.compute(a, p.clone(), f.clone(), ratio, negatives);
+    let (parts, queue_used) = if x.objective.fused {
+        let (buffer, mask) = queue.buffer_and_mask(step, max_age);
+        let used = mask.iter().filter(|&&m| m > 0.5).count();
+        let masked = MaskedQueue::new(buffer, &mask);
+        (x.objective.compute_fused(a, p.clone(), f.clone(), ratio, masked.as_ref()), used)
+    } else {
+        let negatives = queue.negatives(step, max_age);
+        let used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
+        (x.objective.compute(a, p.clone(), f.clone(), ratio, negatives), used)
+    };
     Ok(StepLoss { parts, p, f, queue_used })
 }
 
@@ -246,7 +255,10 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         state = r.state.clone();
         tracing::info!("resuming from {} at step {}", dir.display(), state.step);
     }
-    let objective = config.objective();
+    let objective = Objective { fused: config.fused_loss.resolve(fused::kernels_available(&train_device))?, ..config.objective() };
+    if objective.fused {
+        tracing::info!("loss: fused WGSL kernels");
+    }
     let aug_config = config.augment();
     let warmup = (config.warmup_ratio * total_steps as f64).round() as u64;
     let dev_task: Option<Task> = match &config.eval_data {
@@ -409,7 +421,7 @@ pub fn bench_train(
     let train_device = device.clone().autodiff();
     let mut model = start.model.set_require_grad(true).train();
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    let objective = config.objective();
+    let objective = Objective { fused: config.fused_loss.resolve(fused::kernels_available(&train_device))?, ..config.objective() };
     let aug = config.augment();
     let mut queue = Hippocampus::new(config.queue_capacity(), start.config.hidden_size, &train_device);
     let n = config.batch_size;

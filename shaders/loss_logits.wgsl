@@ -1,0 +1,78 @@
+// IFTCL fused loss, forward 1/3: the logits of every anchor against every candidate.
+//
+// s[i, c] = (a_i . cand_c) / tau, cand = [identical twins p (N) | fraternal twins f (N, when
+// used) | queue q (K)], written row-major [N, M], M = N + N*use_f + K. A queue entry whose
+// mask is 0 (empty or stale slot) is written as MASKED so it drops out of every sum.
+// The own fraternal twin (column N + i) keeps its raw value: the next kernel reads it for the
+// Twins term and leaves it out of the log-sum-exp.
+//
+// One invocation: one candidate against R = 4 anchor rows, d walked in vec4 steps (d is a
+// multiple of 4). No workgroup memory and no barriers: the 4 anchor rows are the same for the
+// whole workgroup (cache-resident on a GPU, broadcast loads on a CPU rasteriser).
+
+// Every binding is read_write: cubecl may place several tensors in one wgpu buffer, and a
+// buffer bound read-only and read-write in one dispatch is a usage conflict.
+@group(0) @binding(0) var<storage, read_write> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> f: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> q: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> qmask: array<f32>;
+@group(0) @binding(5) var<storage, read_write> s: array<f32>;
+// n, d, k, use_f, two_sided, m, bits(tau), bits(beta)
+@group(0) @binding(6) var<storage, read_write> params: array<u32>;
+
+const WG: u32 = 64u;
+const R: u32 = 4u;
+const MASKED: f32 = -3.0e38;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let n = params[0];
+    let d4 = params[1] / 4u;
+    let nf = n + n * params[3];
+    let m = params[5];
+    let inv_tau = 1.0 / bitcast<f32>(params[6]);
+
+    let c = wg.x * WG + lid.x;
+    if c >= m {
+        return;
+    }
+    let row0 = wg.y * R;
+    // Rows past the end read the last row and are not stored.
+    let a0 = min(row0, n - 1u) * d4;
+    let a1 = min(row0 + 1u, n - 1u) * d4;
+    let a2 = min(row0 + 2u, n - 1u) * d4;
+    let a3 = min(row0 + 3u, n - 1u) * d4;
+
+    var acc = vec4<f32>(0.0);
+    if c < n {
+        let cb = c * d4;
+        for (var k = 0u; k < d4; k++) {
+            let cv = p[cb + k];
+            acc += vec4<f32>(dot(a[a0 + k], cv), dot(a[a1 + k], cv), dot(a[a2 + k], cv), dot(a[a3 + k], cv));
+        }
+    } else if c < nf {
+        let cb = (c - n) * d4;
+        for (var k = 0u; k < d4; k++) {
+            let cv = f[cb + k];
+            acc += vec4<f32>(dot(a[a0 + k], cv), dot(a[a1 + k], cv), dot(a[a2 + k], cv), dot(a[a3 + k], cv));
+        }
+    } else {
+        let cb = (c - nf) * d4;
+        for (var k = 0u; k < d4; k++) {
+            let cv = q[cb + k];
+            acc += vec4<f32>(dot(a[a0 + k], cv), dot(a[a1 + k], cv), dot(a[a2 + k], cv), dot(a[a3 + k], cv));
+        }
+    }
+
+    let masked = c >= nf && qmask[c - nf] < 0.5;
+    for (var r = 0u; r < R; r++) {
+        let row = row0 + r;
+        if row < n {
+            s[row * m + c] = select(acc[r] * inv_tau, MASKED, masked);
+        }
+    }
+}
