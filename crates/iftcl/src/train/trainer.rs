@@ -205,9 +205,9 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         Some(dir) => {
             let r = load_resume(dir)?;
             // The schedule, data order and RNG streams are the checkpoint's; keep its config
-            // (output folder and device may differ).
-            let (out, dev) = (config.out.clone(), config.device.clone());
-            config = TrainConfig { out, device: dev, ..r.config.clone() };
+            // (output folder, device and loss implementation may differ).
+            let (out, dev, fused_loss) = (config.out.clone(), config.device.clone(), config.fused_loss);
+            config = TrainConfig { out, device: dev, fused_loss, ..r.config.clone() };
             Some((dir.to_path_buf(), r))
         }
         None => None,
@@ -255,7 +255,8 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         state = r.state.clone();
         tracing::info!("resuming from {} at step {}", dir.display(), state.step);
     }
-    let objective = Objective { fused: config.fused_loss.resolve(fused::kernels_available(&train_device))?, ..config.objective() };
+    let fused = config.fused_loss.resolve(fused::kernels_available(&train_device), bert_config.hidden_size)?;
+    let objective = Objective { fused, ..config.objective() };
     if objective.fused {
         tracing::info!("loss: fused WGSL kernels");
     }
@@ -421,7 +422,8 @@ pub fn bench_train(
     let train_device = device.clone().autodiff();
     let mut model = start.model.set_require_grad(true).train();
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    let objective = Objective { fused: config.fused_loss.resolve(fused::kernels_available(&train_device))?, ..config.objective() };
+    let fused = config.fused_loss.resolve(fused::kernels_available(&train_device), start.config.hidden_size)?;
+    let objective = Objective { fused, ..config.objective() };
     let aug = config.augment();
     let mut queue = Hippocampus::new(config.queue_capacity(), start.config.hidden_size, &train_device);
     let n = config.batch_size;

@@ -43,15 +43,20 @@ impl FromStr for FusedLoss {
 }
 
 impl FusedLoss {
-    /// Resolves the choice for a device: `Ok(true)` to use the kernels.
-    pub fn resolve(self, is_wgpu: bool) -> crate::Result<bool> {
-        match (self, is_wgpu) {
-            (FusedLoss::Off, _) => Ok(false),
-            (FusedLoss::Auto, w) => Ok(w),
-            (FusedLoss::On, true) => Ok(true),
-            (FusedLoss::On, false) => Err(crate::Error::InvalidArgument(
+    /// Resolves the choice for a device and an embedding width: `Ok(true)` to use the kernels.
+    /// They need a wgpu device and a width that is a multiple of 4 (they read vec4 rows).
+    pub fn resolve(self, is_wgpu: bool, width: usize) -> crate::Result<bool> {
+        let fits = width.is_multiple_of(4);
+        match self {
+            FusedLoss::Off => Ok(false),
+            FusedLoss::Auto => Ok(is_wgpu && fits),
+            FusedLoss::On if !is_wgpu => Err(crate::Error::InvalidArgument(
                 "--fused-loss on needs a wgpu device (the fused WGSL kernels do not run on the CPU backend); use --fused-loss auto or off, or --device gpu".into(),
             )),
+            FusedLoss::On if !fits => Err(crate::Error::InvalidArgument(format!(
+                "--fused-loss on needs an embedding width that is a multiple of 4 (this model's is {width}); use --fused-loss auto or off"
+            ))),
+            FusedLoss::On => Ok(true),
         }
     }
 }
@@ -97,6 +102,7 @@ impl MaskedQueue {
 /// - `a`, `p`: `[N, d]`; `f`: `[N, d]` fraternal twins (`None`: SimCSE, and L_twins = 0)
 /// - `ratio`: `[N]` edit ratios; `queue`: the masked queue or `None`
 /// - `tau`, `beta`, `form`: temperature, margin scale, Twins form
+#[allow(clippy::too_many_arguments)]
 pub fn fused_terms(
     a: Tensor<2>,
     p: Tensor<2>,
@@ -133,4 +139,22 @@ pub fn fused_terms(
         settings,
     );
     Tensor::from_dispatch(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FusedLoss;
+
+    #[test]
+    fn resolution_per_device_and_width() {
+        assert!(FusedLoss::Auto.resolve(true, 384).unwrap());
+        assert!(!FusedLoss::Auto.resolve(false, 384).unwrap());
+        assert!(!FusedLoss::Auto.resolve(true, 30).unwrap());
+        assert!(!FusedLoss::Off.resolve(true, 384).unwrap());
+        assert!(FusedLoss::On.resolve(true, 768).unwrap());
+        assert!(FusedLoss::On.resolve(false, 384).unwrap_err().to_string().contains("wgpu device"));
+        assert!(FusedLoss::On.resolve(true, 30).unwrap_err().to_string().contains("multiple of 4"));
+        assert_eq!("on".parse::<FusedLoss>(), Ok(FusedLoss::On));
+        assert!("yes".parse::<FusedLoss>().unwrap_err().contains("auto, on, off"));
+    }
 }
