@@ -250,3 +250,30 @@ fn fused_loss_on_the_cpu_is_a_clear_error() {
     let e = stderr(&o);
     assert!(e.contains("--fused-loss on needs a wgpu device"), "{e}");
 }
+
+#[test]
+fn fine_tuner_steps_change_the_model() {
+    // The in-memory stepping API (what `bench train` and the browser's fineTune use).
+    use iftcl::train::{FineTuner, TrainConfig};
+    let start = iftcl::SentenceEncoder::load(&model_dir(), &iftcl::device::cpu_device().device).unwrap();
+    let settings = TrainConfig { batch_size: 4, max_len: 12, queue_size: Some(8), ..TrainConfig::default() };
+    let mut tuner = FineTuner::new(&start, settings).unwrap();
+    let texts: Vec<String> = ["the cat sat on the mat", "a dog ran far away", "birds fly south in winter", "rain falls on the town"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let before = start.embed(&["the cat sat on the mat"]).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..3 {
+        let out = tuner.step(&texts, 1e-4).unwrap();
+        losses.push(out.total.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
+    }
+    assert_eq!(tuner.steps_done(), 3);
+    assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{losses:?}");
+    let after = tuner.encoder().embed(&["the cat sat on the mat"]).unwrap();
+    let moved: f32 = before[0].iter().zip(&after[0]).map(|(a, b)| (a - b).abs()).sum();
+    assert!(moved > 1e-5, "the weights did not change ({moved})");
+    let bytes = tuner.encoder().safetensors_bytes().unwrap();
+    assert!(bytes.len() > 80_000_000, "safetensors of all-MiniLM-L6-v2 weigh ~90 MB, got {}", bytes.len());
+    assert!(tuner.step(&texts[..1], 1e-4).unwrap_err().to_string().contains("at least 2 sentences"));
+}

@@ -65,6 +65,7 @@ pub struct AdapterInfo {
     pub device_type: String,
     /// Driver name and version.
     pub driver: String,
+    #[cfg_attr(target_family = "wasm", allow(dead_code))]
     kind: DeviceKind,
 }
 
@@ -127,6 +128,16 @@ pub struct SelectedDevice {
 /// The CPU backend.
 pub fn cpu_device() -> SelectedDevice {
     SelectedDevice { device: Device::flex(), description: "cpu (burn flex)".into(), is_wgpu: false }
+}
+
+/// In a browser the WebGPU device is set up asynchronously (by `iftcl-wasm`'s `Encoder.load`),
+/// so only the CPU backend can be selected here.
+#[cfg(target_family = "wasm")]
+pub fn select(spec: DeviceSpec) -> Result<SelectedDevice> {
+    match spec {
+        DeviceSpec::Cpu | DeviceSpec::Auto => Ok(cpu_device()),
+        DeviceSpec::Gpu(_) => Err(Error::Device("in a browser the WebGPU device is set up asynchronously: load through iftcl-wasm".into())),
+    }
 }
 
 /// Resolves a [`DeviceSpec`] against the adapters this machine has.

@@ -251,15 +251,10 @@ impl SentenceEncoder {
     /// products are threaded by the backend, but the element-wise work (GELU, softmax, norms)
     /// is not, and whole batches in parallel keep every core busy. A GPU gets one stream.
     pub fn embed_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let chunks: Vec<&[usize]> = order.chunks(self.batch_size).collect();
-        let dim = self.dim();
+        let chunks = self.length_sorted_batches(ids);
         let run = |chunk: &[usize], model: &BertModel| -> Result<Vec<f32>> {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            let emb = encode(model, &self.head, &batch, &self.device);
             // A CPU-GPU sync point: one read per batch.
-            emb.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))
+            self.batch_embeddings(ids, chunk, model).try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))
         };
         let workers = if self.parallel_batches() { std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len()) } else { 1 };
         let mut results: Vec<Option<Result<Vec<f32>>>> = (0..chunks.len()).map(|_| None).collect();
@@ -279,20 +274,62 @@ impl SentenceEncoder {
                         if k >= chunks.len() {
                             break;
                         }
-                        let r = run(chunks[k], &model);
+                        let r = run(&chunks[k], &model);
                         done.lock().expect("no worker panics while holding the lock")[k] = Some(r);
                     });
                 }
             });
         }
-        let mut out = vec![Vec::new(); ids.len()];
-        for (chunk, r) in chunks.iter().zip(results) {
-            let values = r.expect("every batch ran")?;
+        let values = results.into_iter().map(|r| r.expect("every batch ran")).collect::<Result<Vec<_>>>()?;
+        Ok(self.scatter(ids.len(), &chunks, values))
+    }
+
+    /// [`Self::embed`] with asynchronous reads: what a browser's WebGPU device needs (it cannot
+    /// block on a read). Batches run one after the other.
+    pub async fn embed_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let ids = self.tokenize(texts)?;
+        let chunks = self.length_sorted_batches(&ids);
+        let mut values = Vec::with_capacity(chunks.len());
+        for chunk in &chunks {
+            let data = self.batch_embeddings(&ids, chunk, &self.model).into_data_async().await.map_err(|e| Error::Execution(format!("{e:?}")))?;
+            values.push(data.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?);
+        }
+        Ok(self.scatter(ids.len(), &chunks, values))
+    }
+
+    /// Input positions sorted by length (longest first), in batches.
+    fn length_sorted_batches(&self, ids: &[Vec<u32>]) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        order.chunks(self.batch_size).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The embeddings `[batch, dim]` of the inputs at `chunk`.
+    fn batch_embeddings(&self, ids: &[Vec<u32>], chunk: &[usize], model: &BertModel) -> Tensor<2> {
+        let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+        encode(model, &self.head, &batch, &self.device)
+    }
+
+    /// Puts each batch's rows back at their inputs' positions.
+    fn scatter(&self, n: usize, chunks: &[Vec<usize>], values: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+        let dim = self.dim();
+        let mut out = vec![Vec::new(); n];
+        for (chunk, values) in chunks.iter().zip(values) {
             for (row, &i) in chunk.iter().enumerate() {
                 out[i] = values[row * dim..(row + 1) * dim].to_vec();
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// The weights as `model.safetensors` bytes (Hugging Face names, f32).
+    pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
+        weights_bytes(&self.model, &self.config)
+    }
+
+    /// [`Self::safetensors_bytes`] with asynchronous reads.
+    pub async fn safetensors_bytes_async(&self) -> Result<Vec<u8>> {
+        weights_bytes_async(&self.model, &self.config).await
     }
 
     /// Whether batches run on several threads (CPU backend, not autodiff).
@@ -350,6 +387,23 @@ pub fn save_model(
     replace_dir(&tmp, dir)
 }
 
+/// `model.safetensors` bytes of `model`: Hugging Face tensor names, f32.
+pub fn weights_bytes(model: &BertModel, config: &BertConfig) -> Result<Vec<u8>> {
+    collect_weights(model, config)?.to_bytes()
+}
+
+/// [`weights_bytes`] with asynchronous reads (a browser's WebGPU device cannot block).
+pub async fn weights_bytes_async(model: &BertModel, config: &BertConfig) -> Result<Vec<u8>> {
+    collect_weights(model, config)?.to_bytes_async().await
+}
+
+fn collect_weights(model: &BertModel, config: &BertConfig) -> Result<WeightSink> {
+    let mut sink = WeightSink::default();
+    let mut m = model.clone();
+    m.visit_params(config, &mut sink)?;
+    Ok(sink)
+}
+
 /// Creates an empty `<dir>.partial` (removing a leftover one) and returns its path.
 pub fn fresh_partial(dir: &Path) -> Result<PathBuf> {
     let tmp = partial_path(dir);
@@ -372,10 +426,7 @@ pub fn write_model_files(
 ) -> Result<()> {
     use crate::config::write_json;
     std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| Error::io("create", dir, e))?;
-    let mut sink = WeightSink::default();
-    let mut m = model.clone();
-    m.visit_params(config, &mut sink)?;
-    let bytes = sink.to_bytes()?;
+    let bytes = weights_bytes(model, config)?;
     let write = |name: &str, data: &[u8]| {
         let p = dir.join(name);
         std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))

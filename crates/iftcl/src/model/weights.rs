@@ -123,60 +123,92 @@ impl ParamIo for WeightSource {
     }
 }
 
-/// Collects the encoder's parameters under Hugging Face names, ready to serialise.
+/// Collects the encoder's parameters under Hugging Face names, ready to serialise. Nothing is
+/// read from the device until [`WeightSink::to_bytes`] (blocking) or
+/// [`WeightSink::to_bytes_async`] (for a browser's WebGPU device, which cannot block).
 #[derive(Default)]
 pub(crate) struct WeightSink {
-    pub(crate) tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    /// (name, checkpoint shape, flattened values, `Some((d_in, d_out))` for a linear weight
+    /// stored transposed here).
+    pending: Vec<(String, Vec<usize>, Tensor<1>, Option<(usize, usize)>)>,
 }
 
-fn read_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))
+impl WeightSink {
+    fn push<const D: usize>(&mut self, name: String, shape: Vec<usize>, t: Tensor<D>, transposed: Option<(usize, usize)>) {
+        let n = shape.iter().product::<usize>();
+        self.pending.push((name, shape, t.reshape([n]), transposed));
+    }
+}
+
+fn finish(values: Vec<f32>, transposed: Option<(usize, usize)>) -> Vec<f32> {
+    match transposed {
+        Some((d_in, d_out)) => transpose(&values, d_in, d_out),
+        None => values,
+    }
 }
 
 impl ParamIo for WeightSink {
     fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()> {
-        let w = read_values(layer.weight.val())?;
-        self.tensors.insert(format!("{name}.weight"), (vec![d_out, d_in], transpose(&w, d_in, d_out)));
+        self.push(format!("{name}.weight"), vec![d_out, d_in], layer.weight.val(), Some((d_in, d_out)));
         if let Some(b) = &layer.bias {
-            self.tensors.insert(format!("{name}.bias"), (vec![d_out], read_values(b.val())?));
+            self.push(format!("{name}.bias"), vec![d_out], b.val(), None);
         }
         Ok(())
     }
 
     fn layer_norm(&mut self, name: &str, layer: &mut LayerNorm, dim: usize) -> Result<()> {
-        self.tensors.insert(format!("{name}.weight"), (vec![dim], read_values(layer.gamma.val())?));
+        self.push(format!("{name}.weight"), vec![dim], layer.gamma.val(), None);
         if let Some(b) = &layer.beta {
-            self.tensors.insert(format!("{name}.bias"), (vec![dim], read_values(b.val())?));
+            self.push(format!("{name}.bias"), vec![dim], b.val(), None);
         }
         Ok(())
     }
 
     fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()> {
-        self.tensors.insert(format!("{name}.weight"), (vec![rows, dim], read_values(layer.weight.val())?));
+        self.push(format!("{name}.weight"), vec![rows, dim], layer.weight.val(), None);
         Ok(())
     }
 }
 
 impl WeightSink {
-    /// Serialises the collected tensors as safetensors bytes (f32, little-endian).
-    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
-        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = self
-            .tensors
-            .iter()
-            .map(|(name, (shape, v))| (name.clone(), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
-            .collect();
-        let views = raw
-            .iter()
-            .map(|(name, shape, bytes)| {
-                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
-                    .map(|v| (name.clone(), v))
-                    .map_err(|e| Error::Execution(format!("serialising {name}: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut meta = std::collections::HashMap::new();
-        meta.insert("format".to_string(), "pt".to_string());
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Execution(format!("serialising weights: {e}")))
+    /// Reads every tensor (blocking) and serialises them as safetensors bytes (f32).
+    pub(crate) fn to_bytes(self) -> Result<Vec<u8>> {
+        let mut values = Vec::with_capacity(self.pending.len());
+        for (name, shape, t, transposed) in self.pending {
+            let v = t.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {name}: {e:?}")))?;
+            values.push((name, shape, finish(v, transposed)));
+        }
+        serialize(values)
     }
+
+    /// [`Self::to_bytes`] with asynchronous reads.
+    pub(crate) async fn to_bytes_async(self) -> Result<Vec<u8>> {
+        let mut values = Vec::with_capacity(self.pending.len());
+        for (name, shape, t, transposed) in self.pending {
+            let data = t.into_data_async().await.map_err(|e| Error::Execution(format!("reading {name}: {e:?}")))?;
+            let v = data.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {name}: {e:?}")))?;
+            values.push((name, shape, finish(v, transposed)));
+        }
+        serialize(values)
+    }
+}
+
+/// safetensors bytes (f32, little-endian, sorted by name) of (name, shape, values).
+fn serialize(mut tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<Vec<u8>> {
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.into_iter().map(|(name, shape, v)| (name, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+    let views = raw
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Execution(format!("serialising {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Execution(format!("serialising weights: {e}")))
 }
 
 /// A parameter whose id is derived from its checkpoint name, so the same model loaded twice has

@@ -152,6 +152,21 @@ impl TrainConfig {
 
     /// Rejects unusable values, naming the field.
     pub fn validate(&self) -> Result<()> {
+        self.validate_hyperparameters()?;
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return Err(Error::InvalidArgument("epochs: must be at least 1".into()));
+        }
+        if self.max_steps == Some(0) {
+            return Err(Error::InvalidArgument("max-steps: must be at least 1".into()));
+        }
+        if self.corpus.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument("corpus: a corpus file is required".into()));
+        }
+        Ok(())
+    }
+
+    /// Rejects unusable loss, optimizer and batch settings (what a run without files needs).
+    pub fn validate_hyperparameters(&self) -> Result<()> {
         let bad = |field: &str, message: String| Err(Error::InvalidArgument(format!("{field}: {message}")));
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return bad("temperature", format!("{} must be a positive number", self.temperature));
@@ -176,15 +191,6 @@ impl TrainConfig {
         }
         if self.max_len < 3 {
             return bad("max-len", format!("{} leaves no room for a word between [CLS] and [SEP]", self.max_len));
-        }
-        if self.epochs == 0 && self.max_steps.is_none() {
-            return bad("epochs", "must be at least 1".into());
-        }
-        if self.max_steps == Some(0) {
-            return bad("max-steps", "must be at least 1".into());
-        }
-        if self.corpus.as_os_str().is_empty() {
-            return bad("corpus", "a corpus file is required".into());
         }
         self.augment().validate().map_err(|m| Error::InvalidArgument(format!("aug-min-rate/aug-max-rate: {m}")))?;
         Ok(())

@@ -16,5 +16,5 @@ pub mod twins_loss;
 
 pub use config::TrainConfig;
 pub use objective::{LossKind, Objective};
-pub use trainer::{EvalMetrics, Quiet, StepMetrics, TrainObserver, TrainSummary, train};
+pub use trainer::{EvalMetrics, FineTuner, Quiet, StepMetrics, StepOutcome, TrainObserver, TrainSummary, train};
 pub use twins_loss::TwinsForm;

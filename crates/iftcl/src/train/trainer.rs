@@ -406,6 +406,97 @@ fn save(
     .save(dir)
 }
 
+/// IFTCL steps on sentences held in memory, without files, checkpoints or evaluation: what
+/// `bench train` times and what the browser's `fineTune` runs. Every random stream derives from
+/// (seed, step), as in [`train`].
+pub struct FineTuner {
+    model: BertModel,
+    config: crate::config::BertConfig,
+    head: crate::encoder::Head,
+    tokenizer: TextTokenizer,
+    inference_tokenizer: TextTokenizer,
+    optim: ModuleOptimizer,
+    queue: Hippocampus,
+    objective: Objective,
+    augment: super::augment::AugmentConfig,
+    settings: TrainConfig,
+    device: Device,
+    step: u64,
+}
+
+/// One fine-tuning step's loss tensors (`[1]` each, not yet read: read them synchronously or,
+/// on a browser's WebGPU device, with `into_data_async`).
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    /// L.
+    pub total: Tensor<1>,
+    /// L_nce.
+    pub nce: Tensor<1>,
+    /// L_twins (absent for `infonce`).
+    pub twins: Option<Tensor<1>>,
+}
+
+impl std::fmt::Debug for FineTuner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FineTuner").field("step", &self.step).field("objective", &self.objective).field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+impl FineTuner {
+    /// Starts from `encoder` (its weights, tokenizer and head) with the loss, queue, batch and
+    /// learning-rate settings of `settings` (its model, corpus and output paths are not used).
+    pub fn new(encoder: &SentenceEncoder, settings: TrainConfig) -> Result<Self> {
+        settings.validate_hyperparameters()?;
+        let device = encoder.device().clone().autodiff();
+        // A validation module moves onto the autodiff device once put in training mode.
+        let model = encoder.model.clone().train().fork(&device).set_require_grad(true).train();
+        let fused = settings.fused_loss.resolve(fused::kernels_available(&device), encoder.config.hidden_size)?;
+        Ok(FineTuner {
+            model,
+            config: encoder.config.clone(),
+            head: encoder.head,
+            tokenizer: encoder.tokenizer.clone().with_max_len(settings.max_len)?,
+            inference_tokenizer: encoder.tokenizer.clone(),
+            optim: AdamWConfig::new().with_weight_decay(settings.weight_decay as f32).with_epsilon(1e-8).init(),
+            queue: Hippocampus::new(settings.queue_capacity(), encoder.config.hidden_size, &device),
+            objective: Objective { fused, ..settings.objective() },
+            augment: settings.augment(),
+            settings,
+            device,
+            step: 0,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    /// One step on `texts` (a batch) at learning rate `lr`: three views, loss, backward, AdamW
+    /// update, queue update.
+    pub fn step(&mut self, texts: &[String], lr: f64) -> Result<StepOutcome> {
+        if texts.len() < 2 {
+            return Err(Error::InvalidArgument(format!("a step needs at least 2 sentences (in-batch negatives), got {}", texts.len())));
+        }
+        let step = self.step;
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(self.settings.seed, step));
+        self.device.seed(mix(self.settings.seed ^ 0xd50_u64, step));
+        let inputs = StepInputs { model: &self.model, head: &self.head, tokenizer: &self.tokenizer, objective: &self.objective, augment: &self.augment };
+        let StepLoss { parts, p, f, .. } = step_loss(&inputs, texts, &mut rng, &self.queue, step, self.settings.queue_max_age, &self.device)?;
+        let grads = GradientsParams::from_grads(parts.total.backward(), &self.model);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        push_twins(&mut self.queue, p, f, step);
+        self.step += 1;
+        Ok(StepOutcome { total: parts.total.detach(), nce: parts.nce.detach(), twins: parts.twins.map(|t| t.detach()) })
+    }
+
+    /// The model as it stands, as an inference encoder on the same device.
+    pub fn encoder(&self) -> SentenceEncoder {
+        let inner = self.device.clone().inner();
+        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head, &inner)
+    }
+}
+
 /// Sentences per second of training steps on `device` (median of `steps` timed steps after
 /// `warmup` steps), three views per sentence for `twins`, two for `infonce`.
 pub fn bench_train(
@@ -416,39 +507,16 @@ pub fn bench_train(
     warmup: usize,
     steps: usize,
 ) -> Result<Vec<f64>> {
-    let start = SentenceEncoder::load(encoder_dir, &device.clone().autodiff())?;
-    let head = start.head;
-    let tokenizer = start.tokenizer.with_max_len(config.max_len)?;
-    let train_device = device.clone().autodiff();
-    let mut model = start.model.set_require_grad(true).train();
-    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    let fused = config.fused_loss.resolve(fused::kernels_available(&train_device), start.config.hidden_size)?;
-    let objective = Objective { fused, ..config.objective() };
-    let aug = config.augment();
-    let mut queue = Hippocampus::new(config.queue_capacity(), start.config.hidden_size, &train_device);
+    let start = SentenceEncoder::load(encoder_dir, device)?;
+    let mut tuner = FineTuner::new(&start, config.clone())?;
     let n = config.batch_size;
     let mut times = Vec::new();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     for step in 0..(warmup + steps) {
         let t = Instant::now();
         let texts: Vec<String> = (0..n).map(|i| sentences[(step * n + i) % sentences.len()].clone()).collect();
-        let t_fwd = Instant::now();
-        let StepLoss { parts, p, f, .. } =
-            step_loss(&StepInputs { model: &model, head: &head, tokenizer: &tokenizer, objective: &objective, augment: &aug }, &texts, &mut rng, &queue, step as u64, config.queue_max_age, &train_device)?;
-        let t_bwd = Instant::now();
-        let grads = GradientsParams::from_grads(parts.total.backward(), &model);
-        let t_opt = Instant::now();
-        model = optim.step(config.lr, model, grads);
-        tracing::debug!(
-            "step {step}: prepare {:.3} s, forward+loss {:.3} s, backward {:.3} s, optimizer {:.3} s",
-            (t_fwd - t).as_secs_f64(),
-            (t_bwd - t_fwd).as_secs_f64(),
-            (t_opt - t_bwd).as_secs_f64(),
-            t_opt.elapsed().as_secs_f64()
-        );
-        push_twins(&mut queue, p, f, step as u64);
+        let out = tuner.step(&texts, config.lr)?;
         // Synchronise so the step's device work is inside its time.
-        scalar(parts.total)?;
+        scalar(out.total)?;
         if step >= warmup {
             times.push(t.elapsed().as_secs_f64());
         }

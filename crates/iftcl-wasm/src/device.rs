@@ -1,0 +1,52 @@
+//! The device `Encoder.load` runs on: WebGPU when the browser offers an adapter, else burn's
+//! CPU backend compiled to wasm.
+//!
+//! A wgpu runtime can be initialised once per page, and only asynchronously in a browser
+//! (a lazy, blocking initialisation panics on wasm): the first WebGPU load initialises it and
+//! later loads reuse the device.
+
+use std::cell::RefCell;
+
+use iftcl::burn::tensor::Device;
+use wasm_bindgen::JsValue;
+
+thread_local! {
+    static WEBGPU: RefCell<Option<(Device, String)>> = const { RefCell::new(None) };
+}
+
+async fn webgpu() -> Result<(Device, String), String> {
+    if let Some(ready) = WEBGPU.with(|w| w.borrow().clone()) {
+        return Ok(ready);
+    }
+    let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(|e| e.to_string())?;
+    let info = setup.adapter.get_info();
+    let name = format!("webgpu: {} ({:?})", info.name, info.device_type).replace(": ,", ":");
+    WEBGPU.with(|w| *w.borrow_mut() = Some((device.clone(), name.clone())));
+    Ok((device, name))
+}
+
+fn log(message: &str) {
+    web_log(&JsValue::from_str(message));
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn web_log(message: &JsValue);
+}
+
+/// `auto`: WebGPU if the browser offers it, else the CPU; `webgpu`: WebGPU or an error; `cpu`.
+pub async fn pick(choice: &str) -> Result<(Device, String), JsValue> {
+    match choice {
+        "cpu" => Ok((Device::flex(), "cpu".into())),
+        "webgpu" => webgpu().await.map_err(|e| super::js_err("Encoder.load: no WebGPU device", e)),
+        "auto" => match webgpu().await {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                log(&format!("iftcl: WebGPU unavailable ({e}); using the CPU backend"));
+                Ok((Device::flex(), "cpu".into()))
+            }
+        },
+        other => Err(super::js_err("Encoder.load", format!("options.device `{other}` is not auto, webgpu or cpu"))),
+    }
+}

@@ -1,0 +1,313 @@
+//! iftcl in the browser: a thin wasm-bindgen layer over the same library the `iftcl` binary
+//! uses. From JavaScript:
+//!
+//! ```js
+//! import init, { Encoder } from "./pkg/iftcl_wasm.js";
+//! await init();
+//! const enc = await Encoder.load({ config: "model/config.json", weights: "model/model.safetensors",
+//!                                  tokenizer: "model/tokenizer.json" });
+//! enc.device;                                   // "webgpu: <adapter>" or "cpu"
+//! const [a, b] = await enc.embed(["A man plays a guitar.", "Someone plays music."]);
+//! await enc.similarity("A man plays a guitar.", "Someone plays music.");
+//! await enc.fineTune(sentences, { steps: 3, batchSize: 8, onProgress: (p) => console.log(p) });
+//! const bytes = await enc.exportWeights();      // model.safetensors for the native iftcl
+//! ```
+//!
+//! Every failure (bad bytes, wrong shapes, empty input) is a JS exception with a message that
+//! names the file or field; a Rust panic never aborts the module unseen (it is logged with its
+//! message by `console_error_panic_hook` and surfaces as an exception).
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use iftcl::burn::tensor::Tensor;
+use iftcl::config::{SentenceBertConfig, StModule};
+use iftcl::train::{FineTuner, TrainConfig};
+use iftcl::{ModelFiles, SentenceEncoder};
+use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+
+mod device;
+
+/// Installs the panic hook (runs when the module is instantiated).
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_err(context: &str, e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&format!("{context}: {e}")).into()
+}
+
+fn js_debug(context: &str, e: JsValue) -> JsValue {
+    let text = e.as_string().or_else(|| Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string())).unwrap_or_else(|| format!("{e:?}"));
+    JsError::new(&format!("{context}: {text}")).into()
+}
+
+/// Fetches `url` with the global `fetch` (browsers and Node 18+).
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
+    let global = js_sys::global();
+    let fetch: Function = Reflect::get(&global, &"fetch".into())?.dyn_into().map_err(|_| js_err(url, "no fetch() in this environment: pass the bytes instead"))?;
+    let promise: Promise = fetch.call1(&global, &url.into()).map_err(|e| js_debug(url, e))?.dyn_into()?;
+    let response = JsFuture::from(promise).await.map_err(|e| js_debug(&format!("fetching {url}"), e))?;
+    if !Reflect::get(&response, &"ok".into())?.as_bool().unwrap_or(false) {
+        let status = Reflect::get(&response, &"status".into())?.as_f64().unwrap_or(0.0);
+        return Err(js_err(&format!("fetching {url}"), format!("HTTP status {status}")));
+    }
+    let array_buffer: Function = Reflect::get(&response, &"arrayBuffer".into())?.dyn_into()?;
+    let buffer = JsFuture::from(array_buffer.call0(&response)?.dyn_into::<Promise>()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// `files[key]` as bytes: a Uint8Array, an ArrayBuffer, or a URL to fetch. `None` when absent.
+async fn file_bytes(files: &JsValue, key: &str) -> Result<Option<Vec<u8>>, JsValue> {
+    let v = Reflect::get(files, &key.into())?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if let Some(url) = v.as_string() {
+        return fetch_bytes(&url).await.map(Some);
+    }
+    if v.is_instance_of::<Uint8Array>() || v.is_instance_of::<js_sys::ArrayBuffer>() {
+        return Ok(Some(Uint8Array::new(&v).to_vec()));
+    }
+    Err(js_err(&format!("Encoder.load: `{key}`"), "must be a Uint8Array, an ArrayBuffer or a URL string"))
+}
+
+async fn required(files: &JsValue, key: &str, file: &str) -> Result<Vec<u8>, JsValue> {
+    file_bytes(files, key).await?.ok_or_else(|| js_err("Encoder.load", format!("`{key}` ({file}) is required: bytes or a URL")))
+}
+
+fn option<T: JsCast>(options: &JsValue, key: &str) -> Result<Option<T>, JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    let v = Reflect::get(options, &key.into())?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into::<T>().map(Some).map_err(|_| js_err("options", format!("`{key}` has the wrong type")))
+}
+
+fn number(options: &JsValue, key: &str, default: f64) -> Result<f64, JsValue> {
+    Ok(option::<js_sys::Number>(options, key)?.map_or(default, |n| n.value_of()))
+}
+
+/// The model files as the library takes them, from what JavaScript passed.
+async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> {
+    if !files.is_object() {
+        return Err(js_err("Encoder.load", "expects { config, weights, tokenizer, pooling?, modules?, sentenceBertConfig? }"));
+    }
+    let config = required(files, "config", "config.json").await?;
+    let weights = required(files, "weights", "model.safetensors").await?;
+    let tokenizer = required(files, "tokenizer", "tokenizer.json").await?;
+    let pooling = file_bytes(files, "pooling").await?;
+    let normalize = match file_bytes(files, "modules").await? {
+        Some(bytes) => {
+            let modules: Vec<StModule> = serde_json::from_slice(&bytes).map_err(|e| js_err("modules.json", e))?;
+            modules.iter().any(|m| m.kind.ends_with("Normalize"))
+        }
+        // Without modules.json: normalised, like the default model.
+        None => true,
+    };
+    let (max_seq_length, lower_case) = match file_bytes(files, "sentenceBertConfig").await? {
+        Some(bytes) => {
+            let s: SentenceBertConfig = serde_json::from_slice(&bytes).map_err(|e| js_err("sentence_bert_config.json", e))?;
+            (Some(s.max_seq_length), s.do_lower_case)
+        }
+        None => (None, false),
+    };
+    Ok(ModelFiles { config, weights, tokenizer, pooling, max_seq_length, lower_case, normalize, origin: PathBuf::from("<browser>") })
+}
+
+fn texts_of(texts: Array, what: &str) -> Result<Vec<String>, JsValue> {
+    if texts.length() == 0 {
+        return Err(js_err(what, "needs at least one sentence"));
+    }
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.as_string().ok_or_else(|| js_err(what, format!("item {i} is not a string"))))
+        .collect()
+}
+
+fn rows_to_js(rows: Vec<Vec<f32>>) -> Array {
+    rows.into_iter().map(|r| JsValue::from(Float32Array::from(r.as_slice()))).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
+}
+
+/// Reads a one-element tensor; asynchronously, since a browser's WebGPU device cannot block.
+async fn read_scalar(t: Tensor<1>) -> Result<f64, JsValue> {
+    let data = t.into_data_async().await.map_err(|e| js_err("reading the loss", format!("{e:?}")))?;
+    let v = data.try_into_vec_as::<f32>().map_err(|e| js_err("reading the loss", format!("{e:?}")))?;
+    Ok(f64::from(v[0]))
+}
+
+struct State {
+    encoder: SentenceEncoder,
+    device_name: String,
+    tuner: Option<FineTuner>,
+}
+
+/// A sentence encoder (tokenizer + BERT + pooling) on WebGPU or the CPU.
+#[wasm_bindgen]
+pub struct Encoder {
+    state: Rc<RefCell<State>>,
+}
+
+#[wasm_bindgen]
+impl Encoder {
+    /// Loads a model from its files (`config` = config.json, `weights` = model.safetensors,
+    /// `tokenizer` = tokenizer.json, optional `pooling` = 1_Pooling/config.json, `modules` =
+    /// modules.json, `sentenceBertConfig` = sentence_bert_config.json), each a Uint8Array, an
+    /// ArrayBuffer or a URL. `options.device`: "auto" (default: WebGPU when the browser offers
+    /// an adapter, else the CPU), "webgpu" or "cpu".
+    #[wasm_bindgen(unchecked_return_type = "Promise<Encoder>")]
+    pub fn load(files: JsValue, options: JsValue) -> Promise {
+        future_to_promise(async move {
+            let choice = option::<js_sys::JsString>(&options, "device")?.map(String::from).unwrap_or_else(|| "auto".into());
+            let (device, device_name) = device::pick(&choice).await?;
+            let files = model_files(&files).await?;
+            let encoder = SentenceEncoder::from_files(files, &device).map_err(|e| js_err("Encoder.load", e))?;
+            Ok(Encoder { state: Rc::new(RefCell::new(State { encoder, device_name, tuner: None })) }.into())
+        })
+    }
+
+    /// The device in use: "webgpu: <adapter>" or "cpu".
+    #[wasm_bindgen(getter)]
+    pub fn device(&self) -> String {
+        self.state.borrow().device_name.clone()
+    }
+
+    /// Width of the sentence vectors.
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> usize {
+        self.state.borrow().encoder.dim()
+    }
+
+    /// One vector per text, in order.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
+    pub fn embed(&self, texts: Array) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let texts = texts_of(texts, "embed")?;
+            let rows = embed_texts(&state, &texts).await?;
+            Ok(rows_to_js(rows).into())
+        })
+    }
+
+    /// Cosine similarity of two texts.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn similarity(&self, a: String, b: String) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let rows = embed_texts(&state, &[a, b]).await?;
+            Ok(JsValue::from_f64(f64::from(cosine(&rows[0], &rows[1]))))
+        })
+    }
+
+    /// The cosine-similarity matrix of `texts` (one Float32Array row per text).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
+    pub fn matrix(&self, texts: Array) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let texts = texts_of(texts, "matrix")?;
+            let rows = embed_texts(&state, &texts).await?;
+            let m: Vec<Vec<f32>> = rows.iter().map(|a| rows.iter().map(|b| cosine(a, b)).collect()).collect();
+            Ok(rows_to_js(m).into())
+        })
+    }
+
+    /// Real IFTCL steps on `sentences` (identical and fraternal twins, Twins Loss, queue):
+    /// `options` = { steps (default 10), batchSize (default 8, at most the sentences), lr
+    /// (default 1e-5), seed (default 42), onProgress({ step, steps, loss, nce, twins }) }.
+    /// Resolves to the per-step losses. The encoder embeds with the tuned weights afterwards;
+    /// calling again continues (optimizer and queue kept).
+    #[wasm_bindgen(js_name = fineTune, unchecked_return_type = "Promise<number[]>")]
+    pub fn fine_tune(&self, sentences: Array, options: JsValue) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let sentences = texts_of(sentences, "fineTune")?;
+            if sentences.len() < 2 {
+                return Err(js_err("fineTune", "needs at least 2 sentences (in-batch negatives)"));
+            }
+            let steps = number(&options, "steps", 10.0)?;
+            let batch = number(&options, "batchSize", 8.0)?;
+            let lr = number(&options, "lr", 1e-5)?;
+            let seed = number(&options, "seed", 42.0)?;
+            if !(steps >= 1.0 && steps.fract() == 0.0) || !(batch >= 2.0 && batch.fract() == 0.0) || !(lr > 0.0 && lr.is_finite()) || seed < 0.0 {
+                return Err(js_err("fineTune", "steps >= 1 and batchSize >= 2 must be integers, lr a positive number, seed >= 0"));
+            }
+            let (steps, batch) = (steps as usize, (batch as usize).min(sentences.len()));
+            let on_progress = option::<Function>(&options, "onProgress")?;
+            {
+                let mut s = state.borrow_mut();
+                if s.tuner.is_none() {
+                    let settings = TrainConfig { batch_size: batch, seed: seed as u64, lr, ..TrainConfig::default() };
+                    let tuner = FineTuner::new(&s.encoder, settings).map_err(|e| js_err("fineTune", e))?;
+                    s.tuner = Some(tuner);
+                }
+            }
+            let losses = Array::new();
+            for k in 0..steps {
+                let out = {
+                    let mut s = state.borrow_mut();
+                    let tuner = s.tuner.as_mut().expect("created above");
+                    let start = (tuner.steps_done() as usize * batch) % sentences.len();
+                    let texts: Vec<String> = (0..batch).map(|i| sentences[(start + i) % sentences.len()].clone()).collect();
+                    tuner.step(&texts, lr).map_err(|e| js_err("fineTune", e))?
+                };
+                let loss = read_scalar(out.total).await?;
+                let nce = read_scalar(out.nce).await?;
+                let twins = match out.twins {
+                    Some(t) => read_scalar(t).await?,
+                    None => 0.0,
+                };
+                if !loss.is_finite() {
+                    return Err(js_err("fineTune", format!("the loss became {loss} at step {}: lower lr", k + 1)));
+                }
+                losses.push(&JsValue::from_f64(loss));
+                if let Some(f) = &on_progress {
+                    let p = Object::new();
+                    Reflect::set(&p, &"step".into(), &JsValue::from_f64((k + 1) as f64))?;
+                    Reflect::set(&p, &"steps".into(), &JsValue::from_f64(steps as f64))?;
+                    Reflect::set(&p, &"loss".into(), &JsValue::from_f64(loss))?;
+                    Reflect::set(&p, &"nce".into(), &JsValue::from_f64(nce))?;
+                    Reflect::set(&p, &"twins".into(), &JsValue::from_f64(twins))?;
+                    f.call1(&JsValue::NULL, &p).map_err(|e| js_debug("onProgress", e))?;
+                }
+            }
+            let mut s = state.borrow_mut();
+            let tuned = s.tuner.as_ref().expect("created above").encoder();
+            s.encoder = tuned;
+            Ok(losses.into())
+        })
+    }
+
+    /// The current weights as `model.safetensors` bytes (Hugging Face names, f32): with the
+    /// loaded config.json and tokenizer.json they make a model folder the native `iftcl` (and
+    /// sentence-transformers) loads.
+    #[wasm_bindgen(js_name = exportWeights, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn export_weights(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let encoder = state.borrow().encoder.clone();
+            let bytes = encoder.safetensors_bytes_async().await.map_err(|e| js_err("exportWeights", e))?;
+            Ok(Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+}
+
+async fn embed_texts(state: &Rc<RefCell<State>>, texts: &[String]) -> Result<Vec<Vec<f32>>, JsValue> {
+    let encoder = state.borrow().encoder.clone();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    encoder.embed_async(&refs).await.map_err(|e| js_err("embed", e))
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds crates/iftcl-wasm for the browser into web/pkg/ (wasm-bindgen, --target web, with
+# TypeScript types) and reports the bundle size, raw and gzipped.
+#
+# Needs: rustup's wasm32-unknown-unknown target and wasm-bindgen-cli of the same version as
+# the wasm-bindgen crate in Cargo.lock (both installed here when missing).
+# CARGO_TARGET_DIR_WASM (default $HOME/.cache/iftcl-wasm-target): its own build folder, since
+# the wasm build needs RUSTFLAGS the native one must not see.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$version" ]; then
+  echo "installing wasm-bindgen-cli $version"
+  cargo install --quiet wasm-bindgen-cli --version "$version"
+fi
+
+target_dir="${CARGO_TARGET_DIR_WASM:-$HOME/.cache/iftcl-wasm-target}"
+# getrandom's browser source (crates/iftcl-wasm/Cargo.toml enables it for every version).
+RUSTFLAGS='--cfg getrandom_backend="wasm_js"' CARGO_TARGET_DIR="$target_dir" \
+  cargo build --release -p iftcl-wasm --target wasm32-unknown-unknown
+rm -rf web/pkg
+wasm-bindgen --target web --typescript --out-dir web/pkg "$target_dir/wasm32-unknown-unknown/release/iftcl_wasm.wasm"
+
+wasm=web/pkg/iftcl_wasm_bg.wasm
+raw=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+awk -v r="$raw" -v g="$gz" 'BEGIN { printf "web/pkg/iftcl_wasm_bg.wasm: %.1f MB (%.1f MB gzipped)\n", r / 1e6, g / 1e6 }'

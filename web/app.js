@@ -1,0 +1,135 @@
+// The demo page: loads the model from files served beside it (model/), then similarity,
+// heatmap + nearest neighbours, and a small IFTCL fine-tune, all in this tab.
+// ?device=auto|webgpu|cpu picks the device (auto: WebGPU when offered, else the CPU).
+import init, { Encoder } from "./pkg/iftcl_wasm.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const base = params.get("model") || "model/";
+// What the end-to-end test reads.
+const demo = (window.iftclDemo = { ready: false, error: null, device: null, loadMs: null, firstEmbedMs: null, pair: null, steps: 0, losses: [] });
+
+function setStatus(text, error = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", error);
+}
+
+function lines(id) {
+  return $(id).value.split("\n").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function colour(v) {
+  const t = Math.max(0, Math.min(1, (v + 0.2) / 1.2));
+  return `hsl(${220 - 220 * t}, 70%, ${92 - 40 * t}%)`;
+}
+
+async function comparePair(encoder) {
+  const score = await encoder.similarity($("sent-a").value, $("sent-b").value);
+  demo.pair = score;
+  $("pair-score").textContent = score.toFixed(4);
+  return score;
+}
+
+async function compareAll(encoder) {
+  const texts = lines("sentences");
+  const m = await encoder.matrix(texts);
+  const table = $("heatmap");
+  table.replaceChildren();
+  texts.forEach((t, i) => {
+    const tr = table.insertRow();
+    const th = document.createElement("th");
+    th.textContent = `${i + 1}. ${t.slice(0, 28)}`;
+    tr.appendChild(th);
+    m[i].forEach((v) => {
+      const td = tr.insertCell();
+      td.textContent = v.toFixed(2);
+      td.style.background = colour(v);
+    });
+  });
+  const list = $("neighbours");
+  list.replaceChildren();
+  texts.forEach((t, i) => {
+    let best = -1;
+    m[i].forEach((v, j) => { if (j !== i && (best < 0 || v > m[i][best])) best = j; });
+    const li = document.createElement("li");
+    li.textContent = best < 0 ? t : `${t} → ${texts[best]} (${m[i][best].toFixed(3)})`;
+    list.appendChild(li);
+  });
+}
+
+async function fineTune(encoder) {
+  const sentences = lines("ft-sentences");
+  const steps = Number($("ft-steps").value);
+  const batchSize = Number($("ft-batch").value);
+  $("ft-progress").max = steps;
+  $("ft-progress").value = 0;
+  const before = await comparePair(encoder);
+  const log = $("ft-log");
+  log.textContent = "";
+  const t0 = performance.now();
+  const losses = await encoder.fineTune(sentences, {
+    steps,
+    batchSize,
+    lr: 1e-5,
+    onProgress: (p) => {
+      $("ft-progress").value = p.step;
+      $("ft-count").textContent = `${p.step} / ${p.steps}`;
+      log.textContent += `step ${p.step}: loss ${p.loss.toFixed(5)} (InfoNCE ${p.nce.toFixed(5)}, Twins ${p.twins.toFixed(6)})\n`;
+      demo.steps = p.step;
+      demo.losses.push(p.loss);
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const after = await comparePair(encoder);
+  log.textContent += `${losses.length} steps in ${seconds.toFixed(1)} s (${(losses.length / seconds).toFixed(2)} steps/s); pair similarity ${before.toFixed(4)} → ${after.toFixed(4)}\n`;
+  demo.stepsPerSecond = losses.length / seconds;
+}
+
+async function exportWeights(encoder) {
+  const bytes = await encoder.exportWeights();
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+  a.download = "model.safetensors";
+  a.click();
+}
+
+async function main() {
+  const t0 = performance.now();
+  await init();
+  const encoder = await Encoder.load(
+    {
+      config: base + "config.json",
+      weights: base + "model.safetensors",
+      tokenizer: base + "tokenizer.json",
+      pooling: base + "1_Pooling/config.json",
+      modules: base + "modules.json",
+      sentenceBertConfig: base + "sentence_bert_config.json",
+    },
+    { device: params.get("device") || "auto" },
+  );
+  demo.loadMs = performance.now() - t0;
+  await encoder.embed(["warm-up"]);
+  demo.firstEmbedMs = performance.now() - t0;
+  demo.device = encoder.device;
+  setStatus(`Ready on ${encoder.device}: model loaded in ${(demo.loadMs / 1000).toFixed(1)} s, first embedding after ${(demo.firstEmbedMs / 1000).toFixed(1)} s.`);
+  const guard = (f) => async () => {
+    try {
+      await f(encoder);
+    } catch (e) {
+      demo.error = String(e.message || e);
+      setStatus(demo.error, true);
+    }
+  };
+  $("compare-pair").onclick = guard(comparePair);
+  $("compare-all").onclick = guard(compareAll);
+  $("ft-run").onclick = guard(fineTune);
+  $("export").onclick = guard(exportWeights);
+  for (const id of ["compare-pair", "compare-all", "ft-run", "export"]) $(id).disabled = false;
+  window.iftclEncoder = encoder;
+  demo.ready = true;
+}
+
+main().catch((e) => {
+  demo.error = String(e.message || e);
+  setStatus(`Could not start: ${demo.error}`, true);
+});

@@ -1,0 +1,81 @@
+// The wasm API under Node (no WebGPU there: the CPU backend compiled to wasm): golden parity,
+// errors as exceptions, a real fine-tune whose exported weights the native `iftcl` loads.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, mkdtempSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
+import init, { Encoder } from "../pkg/iftcl_wasm.js";
+import { web, modelDir, golden, cosine, modelFiles, iftclBin } from "./common.mjs";
+
+await init({ module_or_path: readFileSync(path.join(web, "pkg/iftcl_wasm_bg.wasm")) });
+const encoder = await Encoder.load(modelFiles(), { device: "auto" });
+
+test("device falls back to the CPU where there is no WebGPU", () => {
+  assert.equal(encoder.device, "cpu");
+  assert.equal(encoder.dim, 384);
+});
+
+test("embeddings of the golden sentences match the PyTorch reference", async () => {
+  const out = await encoder.embed(golden.sentences);
+  assert.equal(out.length, golden.sentences.length);
+  let worst = 1;
+  out.forEach((v, i) => {
+    assert.ok(v instanceof Float32Array);
+    worst = Math.min(worst, cosine(v, golden.embeddings[i]));
+  });
+  assert.ok(worst >= 0.999, `worst cosine ${worst}`);
+  console.log(`wasm (cpu) vs reference: worst cosine ${worst.toFixed(7)} over ${out.length} sentences`);
+});
+
+test("similarity and matrix agree with the embeddings", async () => {
+  const s = await encoder.similarity(golden.sentences[0], golden.sentences[1]);
+  assert.ok(Math.abs(s - golden.cosine_0_1) < 1e-3, `${s} vs ${golden.cosine_0_1}`);
+  const m = await encoder.matrix(golden.sentences.slice(0, 3));
+  assert.equal(m.length, 3);
+  assert.ok(Math.abs(m[0][1] - s) < 1e-5);
+  assert.ok(Math.abs(m[1][1] - 1) < 1e-5);
+});
+
+test("bad input throws a clear error", async () => {
+  await assert.rejects(encoder.embed([]), /at least one sentence/);
+  await assert.rejects(encoder.embed(["ok", 3]), /item 1 is not a string/);
+  await assert.rejects(Encoder.load({ config: modelFiles().config }), /`weights` \(model.safetensors\) is required/);
+  const files = modelFiles();
+  await assert.rejects(Encoder.load({ ...files, weights: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]) }), /safetensors/i);
+  await assert.rejects(Encoder.load({ ...files, config: new TextEncoder().encode("{ not json") }), /config.json/);
+  const wrong = JSON.parse(files.config.toString());
+  wrong.hidden_size = 256;
+  wrong.num_attention_heads = 4;
+  await assert.rejects(Encoder.load({ ...files, config: new TextEncoder().encode(JSON.stringify(wrong)) }), /shape|hidden|256/);
+  await assert.rejects(Encoder.load({ ...files, weights: 42 }), /must be a Uint8Array, an ArrayBuffer or a URL/);
+  await assert.rejects(Encoder.load(files, { device: "tpu" }), /not auto, webgpu or cpu/);
+  await assert.rejects(encoder.fineTune(["only one"], { steps: 1 }), /at least 2 sentences/);
+  await assert.rejects(encoder.fineTune(["a b", "c d"], { steps: 0 }), /steps >= 1/);
+  // The module survives all of the above.
+  assert.equal((await encoder.embed(["still alive"])).length, 1);
+});
+
+test("fineTune runs IFTCL steps and exportWeights feeds the native iftcl", async () => {
+  const tuned = await Encoder.load(modelFiles(), { device: "cpu" });
+  const sentences = golden.sentences.slice(0, 12);
+  const seen = [];
+  const losses = await tuned.fineTune(sentences, { steps: 3, batchSize: 6, lr: 1e-4, onProgress: (p) => seen.push(p) });
+  assert.equal(losses.length, 3);
+  assert.deepEqual(seen.map((p) => p.step), [1, 2, 3]);
+  assert.ok(seen.every((p) => Number.isFinite(p.loss) && p.loss > 0 && p.steps === 3 && Number.isFinite(p.twins)), JSON.stringify(seen));
+  const [after] = await tuned.embed([sentences[0]]);
+  const [before] = await encoder.embed([sentences[0]]);
+  assert.ok(cosine(after, before) < 0.999999, "the weights changed");
+
+  const bytes = await tuned.exportWeights();
+  const dir = mkdtempSync(path.join(os.tmpdir(), "iftcl-wasm-export-"));
+  writeFileSync(path.join(dir, "model.safetensors"), bytes);
+  for (const f of ["config.json", "tokenizer.json", "modules.json", "sentence_bert_config.json"]) copyFileSync(path.join(modelDir, f), path.join(dir, f));
+  mkdirSync(path.join(dir, "1_Pooling"));
+  copyFileSync(path.join(modelDir, "1_Pooling/config.json"), path.join(dir, "1_Pooling/config.json"));
+  const native = JSON.parse(execFileSync(iftclBin(), ["embed", "--model", dir, "--device", "cpu"], { input: sentences[0] + "\n" }).toString());
+  const c = cosine(native, after);
+  assert.ok(c > 0.99999, `native iftcl on the exported weights vs wasm: cosine ${c}`);
+});

@@ -1,0 +1,128 @@
+// The demo page end to end in headless Chromium (Debian's, driven by playwright-core): load,
+// two sentences -> the similarity shown vs the golden value, a 3-step fine-tune, a screenshot
+// per path (web/test-results/). The CPU path always runs (--disable-gpu: no WebGPU adapter);
+// the WebGPU path runs where this Chromium offers an adapter (software Vulkan / SwiftShader
+// with --enable-unsafe-webgpu) and says so when it does not.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { web, modelDir, golden, dataDir } from "./common.mjs";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const BASE_FLAGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm", ".ts": "text/plain" };
+const results = path.join(web, "test-results");
+let server;
+let port;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (or set CHROMIUM)`);
+  mkdirSync(results, { recursive: true });
+  // web/ as the site, the model folder under /model/.
+  server = createServer((req, res) => {
+    const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = url.startsWith("/model/") ? path.join(modelDir, url.slice(7)) : path.join(web, url === "/" ? "index.html" : url);
+    const inside = file.startsWith(web) || file.startsWith(modelDir);
+    if (!inside || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  port = server.address().port;
+});
+
+after(() => server?.close());
+
+/// STS-B dev sentences for the speed figure.
+function stsbDev(n) {
+  const text = readFileSync(path.join(dataDir, "sts/stsbenchmark/sts-dev.csv"), "utf8");
+  const out = [];
+  for (const line of text.split("\n")) {
+    const cols = line.split("\t");
+    if (cols.length >= 7) out.push(cols[5], cols[6]);
+    if (out.length >= n) break;
+  }
+  return out.slice(0, n);
+}
+
+async function runPage(label, flags, device, { requireWebGpu }) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...BASE_FLAGS, ...flags], headless: true });
+  try {
+    const page = await (await browser.newContext()).newPage();
+    const logs = [];
+    page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+    if (requireWebGpu) {
+      await page.goto(`http://127.0.0.1:${port}/style.css`);
+      const adapter = await page.evaluate(async () => {
+        if (!navigator.gpu) return "navigator.gpu is undefined";
+        const a = await navigator.gpu.requestAdapter();
+        return a ? null : "requestAdapter() returned null";
+      });
+      assert.equal(adapter, null, `no WebGPU adapter in headless Chromium with ${flags.join(" ")}: ${adapter}`);
+    }
+    const t0 = Date.now();
+    await page.goto(`http://127.0.0.1:${port}/?device=${device}`);
+    await page.waitForFunction(() => window.iftclDemo.ready || window.iftclDemo.error, null, { timeout: 300_000 });
+    const state = await page.evaluate(() => ({ ...window.iftclDemo }));
+    assert.equal(state.error, null, `${label}: ${state.error}\n${logs.join("\n")}`);
+    if (requireWebGpu) assert.match(state.device, /^webgpu/);
+    else assert.equal(state.device, "cpu");
+
+    // Two sentences in, the similarity shown.
+    await page.fill("#sent-a", golden.sentences[0]);
+    await page.fill("#sent-b", golden.sentences[1]);
+    await page.click("#compare-pair");
+    await page.waitForFunction(() => document.querySelector("#pair-score").textContent !== "–");
+    const shown = Number(await page.textContent("#pair-score"));
+    assert.ok(Math.abs(shown - golden.cosine_0_1) < 1e-3, `${label}: shown ${shown}, golden ${golden.cosine_0_1}`);
+
+    // Speed: embeddings/s on STS-B dev sentences.
+    const sentences = stsbDev(256);
+    const perSecond = await page.evaluate(async (texts) => {
+      const t = performance.now();
+      await window.iftclEncoder.embed(texts);
+      return texts.length / ((performance.now() - t) / 1000);
+    }, sentences);
+
+    // A 3-step fine-tune with its progress bar.
+    await page.fill("#ft-steps", "3");
+    await page.click("#ft-run");
+    await page.waitForFunction(() => window.iftclDemo.steps === 3 || window.iftclDemo.error, null, { timeout: 300_000 });
+    const done = await page.evaluate(() => ({ ...window.iftclDemo, progress: document.querySelector("#ft-progress").value }));
+    assert.equal(done.error, null, `${label}: ${done.error}`);
+    assert.equal(done.progress, 3);
+    assert.equal(done.losses.length, 3);
+    assert.ok(done.losses.every((l) => Number.isFinite(l) && l > 0), JSON.stringify(done.losses));
+    await page.waitForFunction(() => window.iftclDemo.stepsPerSecond !== undefined);
+    const stepsPerSecond = await page.evaluate(() => window.iftclDemo.stepsPerSecond);
+    await page.screenshot({ path: path.join(results, `demo-${label}.png`), fullPage: true });
+    const figures = {
+      path: label,
+      device: state.device,
+      first_embedding_s: state.firstEmbedMs / 1000,
+      page_to_ready_s: (Date.now() - t0) / 1000,
+      stsb_dev_sentences_per_s: perSecond,
+      fine_tune_steps_per_s: stepsPerSecond,
+      fine_tune_batch: 8,
+    };
+    console.log(`figures: ${JSON.stringify(figures)}`);
+    return figures;
+  } finally {
+    await browser.close();
+  }
+}
+
+test("demo page on the CPU path (WebGPU disabled)", { timeout: 900_000 }, async () => {
+  await runPage("cpu", ["--disable-gpu"], "auto", { requireWebGpu: false });
+});
+
+test("demo page on WebGPU (SwiftShader)", { timeout: 900_000 }, async () => {
+  await runPage("webgpu", ["--enable-unsafe-webgpu"], "auto", { requireWebGpu: true });
+});
