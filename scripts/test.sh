@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: fetches the default model if absent, builds everything once in the
-# release profile (tests reuse the same artifacts), runs every test.
+# release profile (tests reuse the same artifacts), runs every test: Rust, then the wasm API
+# and the web demo.
 #
 # Environment: IFTCL_DATA_DIR (default ../shared/data) holds sts/ and corpus/;
 # CARGO_TARGET_DIR (default $HOME/.cache/iftcl-target) keeps the build outside the clone.
@@ -18,3 +19,8 @@ export IFTCL_MODEL="$(pwd)/models/all-MiniLM-L6-v2"
 cargo build --release --workspace --all-targets
 # Tests share two cores; the model-heavy ones run one at a time to keep memory and timing sane.
 cargo test --release --workspace -- --test-threads=1
+
+# The browser side: the wasm bundle (web/pkg), then its tests: the API under Node, the demo
+# page in headless Chromium (web/tests/; screenshots in web/test-results/).
+./scripts/build-wasm.sh
+(cd web && npm ci --no-audit --no-fund --silent && npm test)

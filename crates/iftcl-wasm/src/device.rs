@@ -14,13 +14,29 @@ thread_local! {
     static WEBGPU: RefCell<Option<(Device, String)>> = const { RefCell::new(None) };
 }
 
+/// Whether this JavaScript environment offers WebGPU at all (`navigator.gpu`): wgpu panics
+/// when asked for a browser instance elsewhere (Node, or a non-dedicated worker).
+fn has_navigator_gpu() -> bool {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"navigator".into())
+        .ok()
+        .filter(|n| n.is_object())
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()).ok())
+        .is_some_and(|g| g.is_object())
+}
+
 async fn webgpu() -> Result<(Device, String), String> {
     if let Some(ready) = WEBGPU.with(|w| w.borrow().clone()) {
         return Ok(ready);
     }
+    if !has_navigator_gpu() {
+        return Err("this JavaScript environment has no WebGPU (navigator.gpu is undefined)".into());
+    }
     let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(|e| e.to_string())?;
     let info = setup.adapter.get_info();
-    let name = format!("webgpu: {} ({:?})", info.name, info.device_type).replace(": ,", ":");
+    // Browsers often hide the adapter's name; say what they do tell.
+    let what = [info.name.as_str(), info.driver.as_str(), info.driver_info.as_str()].into_iter().find(|s| !s.is_empty()).unwrap_or("browser adapter");
+    let name = format!("webgpu: {what} ({:?})", info.device_type);
     WEBGPU.with(|w| *w.borrow_mut() = Some((device.clone(), name.clone())));
     Ok((device, name))
 }
