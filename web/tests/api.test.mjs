@@ -53,6 +53,9 @@ test("bad input throws a clear error", async () => {
   await assert.rejects(Encoder.load(files, { device: "tpu" }), /not auto, webgpu or cpu/);
   await assert.rejects(encoder.fineTune(["only one"], { steps: 1 }), /at least 2 sentences/);
   await assert.rejects(encoder.fineTune(["a b", "c d"], { steps: 0 }), /steps >= 1/);
+  // A step far past the 4 GiB wasm heap is refused before it allocates anything.
+  const many = Array.from({ length: 20000 }, (_, i) => `sentence number ${i}`);
+  await assert.rejects(encoder.fineTune(many, { steps: 1, batchSize: 20000 }), /fineTune: out of memory: it needs about [0-9.]+ GB more .* lower batchSize \(now 20000\)/);
   // The module survives all of the above.
   assert.equal((await encoder.embed(["still alive"])).length, 1);
 });

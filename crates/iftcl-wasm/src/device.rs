@@ -10,8 +10,17 @@ use std::cell::RefCell;
 use iftcl::burn::tensor::Device;
 use wasm_bindgen::JsValue;
 
+/// The device picked, its name as `Encoder.device` shows it, and on WebGPU the largest
+/// buffer the adapter's device takes (the smaller of its buffer and storage-binding limits).
+#[derive(Clone)]
+pub struct Picked {
+    pub device: Device,
+    pub name: String,
+    pub buffer_limit: Option<u64>,
+}
+
 thread_local! {
-    static WEBGPU: RefCell<Option<(Device, String)>> = const { RefCell::new(None) };
+    static WEBGPU: RefCell<Option<Picked>> = const { RefCell::new(None) };
 }
 
 /// Whether this JavaScript environment offers WebGPU at all (`navigator.gpu`): wgpu panics
@@ -25,7 +34,7 @@ fn has_navigator_gpu() -> bool {
         .is_some_and(|g| g.is_object())
 }
 
-async fn webgpu() -> Result<(Device, String), String> {
+async fn webgpu() -> Result<Picked, String> {
     if let Some(ready) = WEBGPU.with(|w| w.borrow().clone()) {
         return Ok(ready);
     }
@@ -37,8 +46,11 @@ async fn webgpu() -> Result<(Device, String), String> {
     // Browsers often hide the adapter's name; say what they do tell.
     let what = [info.name.as_str(), info.driver.as_str(), info.driver_info.as_str()].into_iter().find(|s| !s.is_empty()).unwrap_or("browser adapter");
     let name = format!("webgpu: {what} ({:?})", info.device_type);
-    WEBGPU.with(|w| *w.borrow_mut() = Some((device.clone(), name.clone())));
-    Ok((device, name))
+    let limits = setup.device.limits();
+    let buffer_limit = Some(limits.max_buffer_size.min(u64::from(limits.max_storage_buffer_binding_size)));
+    let picked = Picked { device, name, buffer_limit };
+    WEBGPU.with(|w| *w.borrow_mut() = Some(picked.clone()));
+    Ok(picked)
 }
 
 fn log(message: &str) {
@@ -52,15 +64,16 @@ extern "C" {
 }
 
 /// `auto`: WebGPU if the browser offers it, else the CPU; `webgpu`: WebGPU or an error; `cpu`.
-pub async fn pick(choice: &str) -> Result<(Device, String), JsValue> {
+pub async fn pick(choice: &str) -> Result<Picked, JsValue> {
+    let cpu = || Picked { device: Device::flex(), name: "cpu".into(), buffer_limit: None };
     match choice {
-        "cpu" => Ok((Device::flex(), "cpu".into())),
+        "cpu" => Ok(cpu()),
         "webgpu" => webgpu().await.map_err(|e| super::js_err("Encoder.load: no WebGPU device", e)),
         "auto" => match webgpu().await {
             Ok(found) => Ok(found),
             Err(e) => {
                 log(&format!("iftcl: WebGPU unavailable ({e}); using the CPU backend"));
-                Ok((Device::flex(), "cpu".into()))
+                Ok(cpu())
             }
         },
         other => Err(super::js_err("Encoder.load", format!("options.device `{other}` is not auto, webgpu or cpu"))),

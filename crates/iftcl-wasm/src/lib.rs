@@ -13,7 +13,7 @@
 //! const bytes = await enc.exportWeights();      // model.safetensors for the native iftcl
 //! ```
 //!
-//! Every failure (bad bytes, wrong shapes, empty input) is a JS exception with a message that
+//! Every failure (bad bytes, wrong shapes, empty input, a step too large for the memory) is a JS exception with a message that
 //! names the file or field; a Rust panic never aborts the module unseen (it is logged with its
 //! message by `console_error_panic_hook` and surfaces as an exception).
 
@@ -23,6 +23,7 @@ use std::rc::Rc;
 
 use iftcl::burn::tensor::Tensor;
 use iftcl::config::{SentenceBertConfig, StModule};
+use iftcl::train::memory::{human_bytes, step_memory};
 use iftcl::train::{FineTuner, TrainConfig};
 use iftcl::{ModelFiles, SentenceEncoder};
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -154,7 +155,50 @@ async fn read_scalar(t: Tensor<1>) -> Result<f64, JsValue> {
 struct State {
     encoder: SentenceEncoder,
     device_name: String,
+    /// WebGPU: the largest buffer the device takes; `None` on the CPU.
+    buffer_limit: Option<u64>,
     tuner: Option<FineTuner>,
+}
+
+/// The most a wasm32 heap can hold (4 GiB).
+const WASM_HEAP: u64 = 1 << 32;
+
+/// Makes sure `bytes` more can be allocated on this page's wasm heap, by reserving them once
+/// (the allocator keeps the grown heap for what follows). Fails with a message that says what
+/// needs the memory and what to lower, instead of the allocation aborting the module later.
+fn reserve_heap(bytes: u64, what: &str, lower: &str) -> Result<(), JsValue> {
+    let heap = (wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length()) as u64;
+    let refuse = || {
+        js_err(
+            &format!("{what}: out of memory"),
+            format!("it needs about {} more and the wasm heap (now {}) cannot grow past {}: {lower}", human_bytes(bytes), human_bytes(heap), human_bytes(WASM_HEAP)),
+        )
+    };
+    if heap.saturating_add(bytes) > WASM_HEAP {
+        return Err(refuse());
+    }
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(bytes as usize).map_err(|_| refuse())
+}
+
+/// Refuses a fine-tune step that cannot fit: on the CPU, the step's memory on the wasm heap;
+/// on WebGPU, its largest tensor against the device's buffer limit (the device does not say
+/// how much memory it has in all; a step past that fails with the browser's message).
+fn check_step_memory(s: &State, batch: usize, views: usize, max_len: usize) -> Result<(), JsValue> {
+    let need = step_memory(&s.encoder.config, batch, views, max_len);
+    let lower = format!("lower batchSize (now {batch})");
+    match s.buffer_limit {
+        Some(limit) if need.largest_tensor > limit => Err(js_err(
+            "fineTune: out of memory",
+            format!("a step needs a {} buffer and this WebGPU device takes at most {} per buffer: {lower}", human_bytes(need.largest_tensor), human_bytes(limit)),
+        )),
+        Some(_) => Ok(()),
+        None => {
+            // The optimizer's state is allocated by the first step and kept.
+            let extra = if s.tuner.as_ref().is_some_and(|t| t.steps_done() > 0) { need.activations } else { need.total() };
+            reserve_heap(extra, "fineTune", &lower)
+        }
+    }
 }
 
 /// A sentence encoder (tokenizer + BERT + pooling) on WebGPU or the CPU.
@@ -174,10 +218,11 @@ impl Encoder {
     pub fn load(files: JsValue, options: JsValue) -> Promise {
         future_to_promise(async move {
             let choice = option::<js_sys::JsString>(&options, "device")?.map(String::from).unwrap_or_else(|| "auto".into());
-            let (device, device_name) = device::pick(&choice).await?;
+            let picked = device::pick(&choice).await?;
             let files = model_files(&files).await?;
-            let encoder = SentenceEncoder::from_files(files, &device).map_err(|e| js_err("Encoder.load", e))?;
-            Ok(Encoder { state: Rc::new(RefCell::new(State { encoder, device_name, tuner: None })) }.into())
+            let encoder = SentenceEncoder::from_files(files, &picked.device).map_err(|e| js_err("Encoder.load", e))?;
+            let state = State { encoder, device_name: picked.name, buffer_limit: picked.buffer_limit, tuner: None };
+            Ok(Encoder { state: Rc::new(RefCell::new(state)) }.into())
         })
     }
 
@@ -250,6 +295,9 @@ impl Encoder {
             let on_progress = option::<Function>(&options, "onProgress")?;
             {
                 let mut s = state.borrow_mut();
+                let defaults = TrainConfig::default();
+                let views = if defaults.objective().needs_fraternal() { 3 } else { 2 };
+                check_step_memory(&s, batch, views, defaults.max_len)?;
                 if s.tuner.is_none() {
                     let settings = TrainConfig { batch_size: batch, seed: seed as u64, lr, ..TrainConfig::default() };
                     let tuner = FineTuner::new(&s.encoder, settings).map_err(|e| js_err("fineTune", e))?;
@@ -308,6 +356,10 @@ impl Encoder {
 
 async fn embed_texts(state: &Rc<RefCell<State>>, texts: &[String]) -> Result<Vec<Vec<f32>>, JsValue> {
     let encoder = state.borrow().encoder.clone();
+    // The vectors (and their copy for JavaScript) must fit; the encoder itself works in batches.
+    let text_bytes: usize = texts.iter().map(String::len).sum();
+    let out = 2 * texts.len() as u64 * encoder.dim() as u64 * 4 + 4 * text_bytes as u64;
+    reserve_heap(out, "embed", "embed fewer texts per call")?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     encoder.embed_async(&refs).await.map_err(|e| js_err("embed", e))
 }

@@ -7,6 +7,7 @@ pub mod data;
 pub mod fused;
 pub mod hippocampus;
 pub mod info_nce;
+pub mod memory;
 pub mod metrics;
 pub mod objective;
 #[cfg(test)]
