@@ -372,6 +372,40 @@ pub fn encode(model: &BertModel, head: &Head, batch: &[&[u32]], device: &Device)
     head.apply(hidden, mask)
 }
 
+/// Rows per group below which [`encode_bucketed`] does not split further: small matrix
+/// products cost more per row than the padding they save.
+const MIN_BUCKET_ROWS: usize = 8;
+
+/// [`encode`] with the rows sorted by length and split into up to `buckets` groups, each padded
+/// only to its own longest row, then put back in input order. The vectors are the same
+/// (padding is masked out of attention and pooling; dropout is drawn per row either way) for
+/// fewer padded tokens: a training batch of SentEval sentences padded as one block (32 tokens)
+/// is about 45% padding, and 4 groups cut the tokens processed by about a third.
+pub fn encode_bucketed(model: &BertModel, head: &Head, batch: &[&[u32]], device: &Device, buckets: usize) -> Tensor<2> {
+    let n = batch.len();
+    let buckets = buckets.min(n / MIN_BUCKET_ROWS).max(1);
+    let (shortest, longest) = batch.iter().fold((usize::MAX, 0), |(lo, hi), b| (lo.min(b.len()), hi.max(b.len())));
+    if buckets == 1 || shortest == longest {
+        return encode(model, head, batch, device);
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| batch[i].len());
+    let parts: Vec<Tensor<2>> = order
+        .chunks(n.div_ceil(buckets))
+        .map(|group| {
+            let rows: Vec<&[u32]> = group.iter().map(|&i| batch[i]).collect();
+            encode(model, head, &rows, device)
+        })
+        .collect();
+    let sorted = Tensor::cat(parts, 0);
+    // Where each input row sits in `sorted`.
+    let mut position = vec![0i64; n];
+    for (at, &i) in order.iter().enumerate() {
+        position[i] = at as i64;
+    }
+    sorted.select(0, Tensor::<1, Int>::from_data(TensorData::new(position, [n]), device))
+}
+
 /// Writes `model` as a model folder, atomically: into `<dir>.partial` first, then renamed over
 /// `dir`, so a crash never leaves a half-written checkpoint under the final name.
 pub fn save_model(
