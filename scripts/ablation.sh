@@ -5,6 +5,7 @@
 # tasks, their average and STS-B dev, and writes runs/ablation/table.md.
 #
 #   STEPS=300 DEVICE=cpu scripts/ablation.sh      (STEPS defaults to 300, DEVICE to auto)
+#   RUNS="simcse iftcl" scripts/ablation.sh         (a subset; default: all four training runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
@@ -13,6 +14,7 @@ steps="${STEPS:-300}"
 device="${DEVICE:-auto}"
 seed="${SEED:-13}"
 out="${OUT:-runs/ablation}"
+runs="${RUNS:-simcse queue iftcl twosided}"
 ./scripts/fetch-model.sh >/dev/null
 cargo build --release -p iftcl-cli
 iftcl="$CARGO_TARGET_DIR/release/iftcl"
@@ -30,10 +32,15 @@ run() {
     "$iftcl" eval --model "$out/$name/best" --device "$device" --data "$data/sts" --dev --json "$out/$name.json"
   fi
 }
-run simcse --loss infonce
-run queue --loss twins --twins-weight 0
-run iftcl --loss twins --twins-form pull --margin-scale 0.1 --twins-weight 1
-run twosided --loss twins --twins-form two-sided --margin-scale 0.1 --twins-weight 1
+for name in $runs; do
+  case "$name" in
+    simcse) run simcse --loss infonce ;;
+    queue) run queue --loss twins --twins-weight 0 ;;
+    iftcl) run iftcl --loss twins --twins-form pull --margin-scale 0.1 --twins-weight 1 ;;
+    twosided) run twosided --loss twins --twins-form two-sided --margin-scale 0.1 --twins-weight 1 ;;
+    *) echo "RUNS: unknown run '$name' (simcse, queue, iftcl, twosided)" >&2; exit 2 ;;
+  esac
+done
 
 python3 - "$out" "$steps" "$device" "$seed" <<'PY'
 import json, os, platform, sys
@@ -45,6 +52,8 @@ tasks = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "avg", 
 lines = [f"{steps} steps, batch 64, seed {seed}, device {device}, {os.cpu_count()} CPU cores ({platform.machine()})", "",
          "| run | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
 for label, key in rows:
+    if not os.path.exists(os.path.join(out, key + ".json")):
+        continue
     r = json.load(open(os.path.join(out, key + ".json")))
     lines.append(f"| {label} | " + " | ".join(f"{r[t]:.2f}" for t in tasks) + " |")
 text = "\n".join(lines)
