@@ -55,6 +55,9 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...BASE_FLAGS, ...flags], headless: true });
   try {
     const page = await (await browser.newContext()).newPage();
+    // On an emulated GPU the page's thread can be busy compiling kernels for a minute or more:
+    // clicks and fills wait for it.
+    page.setDefaultTimeout(300_000);
     const logs = [];
     page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));

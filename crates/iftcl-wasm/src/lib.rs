@@ -164,8 +164,9 @@ struct State {
 const WASM_HEAP: u64 = 1 << 32;
 
 /// Makes sure `bytes` more can be allocated on this page's wasm heap, by reserving them once
-/// (the allocator keeps the grown heap for what follows). Fails with a message that says what
-/// needs the memory and what to lower, instead of the allocation aborting the module later.
+/// (the allocator reuses free space in the heap or grows it, and keeps what it grew for what
+/// follows). Fails with a message that says what needs the memory and what to lower, instead
+/// of the allocation aborting the module later.
 fn reserve_heap(bytes: u64, what: &str, lower: &str) -> Result<(), JsValue> {
     let heap = (wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length()) as u64;
     let refuse = || {
@@ -174,7 +175,9 @@ fn reserve_heap(bytes: u64, what: &str, lower: &str) -> Result<(), JsValue> {
             format!("it needs about {} more and the wasm heap (now {}) cannot grow past {}: {lower}", human_bytes(bytes), human_bytes(heap), human_bytes(WASM_HEAP)),
         )
     };
-    if heap.saturating_add(bytes) > WASM_HEAP {
+    // Free space inside the heap counts, so only a request past the whole heap is refused
+    // without asking the allocator.
+    if bytes >= WASM_HEAP {
         return Err(refuse());
     }
     let mut probe: Vec<u8> = Vec::new();
