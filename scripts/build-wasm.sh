@@ -7,7 +7,7 @@
 # CARGO_TARGET_DIR_WASM (default $HOME/.cache/iftcl-wasm-target): its own build folder, since
 # the wasm build needs RUSTFLAGS the native one must not see.
 # WASM_KEEP_NAMES=1 keeps the function-name section (9 MB) so that scripts/wasm-size.py can
-# attribute code to crates; it rebuilds everything once under the changed profile.
+# attribute code to crates (same build, only wasm-bindgen's output differs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +20,12 @@ fi
 
 target_dir="${CARGO_TARGET_DIR_WASM:-$HOME/.cache/iftcl-wasm-target}"
 # getrandom's browser source (crates/iftcl-wasm/Cargo.toml enables it for every version).
-if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then export CARGO_PROFILE_WASM_STRIP=none; fi
 RUSTFLAGS='--cfg getrandom_backend="wasm_js"' CARGO_TARGET_DIR="$target_dir" \
   cargo build --profile wasm -p iftcl-wasm --target wasm32-unknown-unknown
 rm -rf web/pkg
-wasm-bindgen --target web --typescript --out-dir web/pkg "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
+strip_names=(--remove-name-section --remove-producers-section)
+if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then strip_names=(); fi
+wasm-bindgen --target web --typescript "${strip_names[@]}" --out-dir web/pkg "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
 
 wasm=web/pkg/iftcl_wasm_bg.wasm
 raw=$(stat -c %s "$wasm")

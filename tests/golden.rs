@@ -79,9 +79,9 @@ fn length_grouped_encoding_gives_the_same_vectors_in_input_order() {
     let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     let lengths: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.len()).collect();
     assert!(lengths.len() > 3, "the golden sentences should differ in length: {lengths:?}");
-    let whole = iftcl::encoder::encode(&enc.model, &enc.head, &rows, &dev).into_data().to_vec::<f32>().unwrap();
+    let whole = iftcl::encoder::encode(&enc.model, &enc.head, &rows, &dev).into_data().try_to_vec::<f32>().unwrap();
     for buckets in [1, 2, 3, 4] {
-        let grouped = iftcl::encoder::encode_bucketed(&enc.model, &enc.head, &rows, &dev, buckets).into_data().to_vec::<f32>().unwrap();
+        let grouped = iftcl::encoder::encode_bucketed(&enc.model, &enc.head, &rows, &dev, buckets).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(grouped.len(), whole.len());
         let worst = whole.iter().zip(&grouped).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-5, "{buckets} groups: max difference {worst}");

@@ -53,9 +53,18 @@ test("bad input throws a clear error", async () => {
   await assert.rejects(Encoder.load(files, { device: "tpu" }), /not auto, webgpu or cpu/);
   await assert.rejects(encoder.fineTune(["only one"], { steps: 1 }), /at least 2 sentences/);
   await assert.rejects(encoder.fineTune(["a b", "c d"], { steps: 0 }), /steps >= 1/);
+  await assert.rejects(encoder.fineTune(["a b", "c d"], { steps: 1, fusedLoss: "fast" }), /fusedLoss `fast` is not auto, on or off/);
+  // "on" asks for the WGSL kernels, which the CPU backend does not have.
+  await assert.rejects(encoder.fineTune(["a b", "c d"], { steps: 1, fusedLoss: "on" }), /fused-loss on needs a wgpu device/);
   // A step far past the 4 GiB wasm heap is refused before it allocates anything.
   const many = Array.from({ length: 20000 }, (_, i) => `sentence number ${i}`);
   await assert.rejects(encoder.fineTune(many, { steps: 1, batchSize: 20000 }), /fineTune: out of memory: it needs about [0-9.]+ GB more .* lower batchSize \(now 20000\)/);
+  // Converting a large string array costs microseconds per string (the module's static
+  // constructors run once, not on every call into it: crates/iftcl-wasm/src/ctors.rs). A
+  // non-string at the end makes `embed` reject right after converting the rest.
+  const t = performance.now();
+  await assert.rejects(encoder.embed([...many, 42]), /embed: item 20000 is not a string/);
+  console.log(`converting 20000 strings: ${(performance.now() - t).toFixed(1)} ms`);
   // The module survives all of the above.
   assert.equal((await encoder.embed(["still alive"])).length, 1);
 });

@@ -111,6 +111,12 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
       assert.match(refused, /fineTune: out of memory: a step needs a [0-9.]+ GB buffer and this WebGPU device takes at most .* per buffer: lower batchSize \(now 4096\)/);
       assert.equal((await page.evaluate(() => window.iftclEncoder.embed(["still alive"]))).length, 1);
     }
+    if (requireWebGpu) {
+      // Every shader compiled and every pipeline valid: the browser build leaves out burn's
+      // autotune, one of whose matmul candidates asks for WebGPU subgroups (see the README).
+      const rejected = logs.filter((l) => /Invalid (ShaderModule|ComputePipeline|CommandBuffer)|not allowed in the current environment|WGSL compilation failed/.test(l));
+      assert.deepEqual(rejected.map((l) => l.slice(0, 300)), [], `${label}: the browser rejected shaders`);
+    }
     if (!fineTune) {
       await page.screenshot({ path: path.join(results, `demo-${label}.png`), fullPage: true });
       const figures = { path: label, device: state.device, first_embedding_s: state.firstEmbedMs / 1000, stsb_dev_sentences_per_s: perSecond };
@@ -151,10 +157,10 @@ test("demo page on the CPU path (WebGPU disabled)", { timeout: 900_000 }, async 
 });
 
 // SwiftShader emulates the GPU on the CPU and runs burn's kernels far slower than the CPU
-// backend: the first embedding waits a minute on kernel compilation and autotuning, and a
-// 3-step fine-tune of 2 sentences took 12 minutes here, ending in a NaN loss after Chromium
-// rejected one of CubeCL's matmul shaders (see the README). So CI checks the WebGPU path's
-// embeddings, similarity and buffer-limit refusal, not a fine-tune.
+// backend (the first embedding waits about 17 s on kernel compilation). A fine-tune step there
+// leaves NaN weights, a fault not found yet that native wgpu with the same kernels does not show
+// (see the README). So CI checks the WebGPU path's embeddings, similarity, shader validity and
+// buffer-limit refusal, not a fine-tune.
 test("demo page on WebGPU (SwiftShader): similarity and buffer limit", { timeout: 900_000 }, async () => {
   await runPage("webgpu", ["--enable-unsafe-webgpu"], "auto", { requireWebGpu: true, fineTune: null, speedSentences: 32, bufferLimitCheck: true });
 });

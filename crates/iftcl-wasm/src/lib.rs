@@ -23,18 +23,23 @@ use std::rc::Rc;
 
 use iftcl::burn::tensor::Tensor;
 use iftcl::config::{SentenceBertConfig, StModule};
-use iftcl::train::memory::{human_bytes, step_memory};
+use iftcl::eval::cosine;
+use iftcl::train::memory::human_bytes;
+use iftcl::train::fused::FusedLoss;
 use iftcl::train::{FineTuner, TrainConfig};
 use iftcl::{ModelFiles, SentenceEncoder};
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
+mod ctors;
 mod device;
 
-/// Installs the panic hook (runs when the module is instantiated).
+/// Runs the static constructors and installs the panic hook (once, when the module is
+/// instantiated).
 #[wasm_bindgen(start)]
 pub fn start() {
+    ctors::run_once();
     console_error_panic_hook::set_once();
 }
 
@@ -138,13 +143,6 @@ fn rows_to_js(rows: Vec<Vec<f32>>) -> Array {
     rows.into_iter().map(|r| JsValue::from(Float32Array::from(r.as_slice()))).collect()
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
-}
-
 /// Reads a one-element tensor; asynchronously, since a browser's WebGPU device cannot block.
 async fn read_scalar(t: Tensor<1>) -> Result<f64, JsValue> {
     let data = t.into_data_async().await.map_err(|e| js_err("reading the loss", format!("{e:?}")))?;
@@ -187,8 +185,8 @@ fn reserve_heap(bytes: u64, what: &str, lower: &str) -> Result<(), JsValue> {
 /// Refuses a fine-tune step that cannot fit: on the CPU, the step's memory on the wasm heap;
 /// on WebGPU, its largest tensor against the device's buffer limit (the device does not say
 /// how much memory it has in all; a step past that fails with the browser's message).
-fn check_step_memory(s: &State, batch: usize, views: usize, max_len: usize) -> Result<(), JsValue> {
-    let need = step_memory(&s.encoder.config, batch, views, max_len);
+fn check_step_memory(s: &State, settings: &TrainConfig, batch: usize) -> Result<(), JsValue> {
+    let need = settings.step_memory(&s.encoder.config, batch);
     let lower = format!("lower batchSize (now {batch})");
     match s.buffer_limit {
         Some(limit) if need.largest_tensor > limit => Err(js_err(
@@ -258,7 +256,7 @@ impl Encoder {
         let state = self.state.clone();
         future_to_promise(async move {
             let rows = embed_texts(&state, &[a, b]).await?;
-            Ok(JsValue::from_f64(f64::from(cosine(&rows[0], &rows[1]))))
+            Ok(JsValue::from_f64(cosine(&rows[0], &rows[1])))
         })
     }
 
@@ -269,14 +267,16 @@ impl Encoder {
         future_to_promise(async move {
             let texts = texts_of(texts, "matrix")?;
             let rows = embed_texts(&state, &texts).await?;
-            let m: Vec<Vec<f32>> = rows.iter().map(|a| rows.iter().map(|b| cosine(a, b)).collect()).collect();
+            let m: Vec<Vec<f32>> = rows.iter().map(|a| rows.iter().map(|b| cosine(a, b) as f32).collect()).collect();
             Ok(rows_to_js(m).into())
         })
     }
 
     /// Real IFTCL steps on `sentences` (identical and fraternal twins, Twins Loss, queue):
     /// `options` = { steps (default 10), batchSize (default 8, at most the sentences), lr
-    /// (default 1e-5), seed (default 42), onProgress({ step, steps, loss, nce, twins }) }.
+    /// (default 1e-5), seed (default 42), fusedLoss ("auto": the fused WGSL loss kernels on
+    /// WebGPU, the plain tensor-op loss on the CPU; "on"; "off"), onProgress({ step, steps,
+    /// loss, nce, twins }) }.
     /// Resolves to the per-step losses. The encoder embeds with the tuned weights afterwards;
     /// calling again continues (optimizer and queue kept).
     #[wasm_bindgen(js_name = fineTune, unchecked_return_type = "Promise<number[]>")]
@@ -294,15 +294,21 @@ impl Encoder {
             if !(steps >= 1.0 && steps.fract() == 0.0) || !(batch >= 2.0 && batch.fract() == 0.0) || !(lr > 0.0 && lr.is_finite()) || seed < 0.0 {
                 return Err(js_err("fineTune", "steps >= 1 and batchSize >= 2 must be integers, lr a positive number, seed >= 0"));
             }
+            let fused_loss = match option::<js_sys::JsString>(&options, "fusedLoss")?.map(String::from) {
+                None => FusedLoss::Auto,
+                Some(v) => v.parse::<FusedLoss>().map_err(|_| js_err("fineTune", format!("fusedLoss `{v}` is not auto, on or off")))?,
+            };
             let (steps, batch) = (steps as usize, (batch as usize).min(sentences.len()));
             let on_progress = option::<Function>(&options, "onProgress")?;
             {
                 let mut s = state.borrow_mut();
-                let defaults = TrainConfig::default();
-                let views = if defaults.objective().needs_fraternal() { 3 } else { 2 };
-                check_step_memory(&s, batch, views, defaults.max_len)?;
+                // A later call continues with the first call's settings (optimizer and queue kept).
+                let settings = match &s.tuner {
+                    Some(t) => t.settings().clone(),
+                    None => TrainConfig { batch_size: batch, seed: seed as u64, lr, fused_loss, ..TrainConfig::default() },
+                };
+                check_step_memory(&s, &settings, batch)?;
                 if s.tuner.is_none() {
-                    let settings = TrainConfig { batch_size: batch, seed: seed as u64, lr, ..TrainConfig::default() };
                     let tuner = FineTuner::new(&s.encoder, settings).map_err(|e| js_err("fineTune", e))?;
                     s.tuner = Some(tuner);
                 }

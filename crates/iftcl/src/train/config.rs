@@ -145,6 +145,14 @@ impl TrainConfig {
         }
     }
 
+    /// The memory a step of `batch` sentences takes with these settings (two encoder passes per
+    /// sentence, three with fraternal twins, at most `max_len` tokens each) on a model of shape
+    /// `model`; see [`super::memory`].
+    pub fn step_memory(&self, model: &crate::config::BertConfig, batch: usize) -> super::memory::StepMemory {
+        let views = if self.objective().needs_fraternal() { 3 } else { 2 };
+        super::memory::step_memory(model, batch, views, self.max_len)
+    }
+
     /// Augmentation strength.
     pub fn augment(&self) -> AugmentConfig {
         AugmentConfig { min_rate: self.aug_min_rate, max_rate: self.aug_max_rate }

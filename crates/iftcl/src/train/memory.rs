@@ -100,4 +100,14 @@ mod tests {
         assert_eq!(human_bytes(1_234_000_000), "1.2 GB");
         assert_eq!(human_bytes(12_300_000), "12 MB");
     }
+
+    #[test]
+    fn settings_give_the_views_and_length_of_their_loss() {
+        use crate::train::{LossKind, TrainConfig};
+        let c = minilm();
+        let twins = TrainConfig { loss: LossKind::Twins, max_len: 32, ..TrainConfig::default() };
+        let infonce = TrainConfig { loss: LossKind::Infonce, max_len: 64, ..TrainConfig::default() };
+        assert_eq!(twins.step_memory(&c, 8), step_memory(&c, 8, 3, 32));
+        assert_eq!(infonce.step_memory(&c, 8), step_memory(&c, 8, 2, 64));
+    }
 }
