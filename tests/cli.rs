@@ -1,4 +1,5 @@
-//! The `iftcl` binary end to end: embed (streaming, JSONL, bad lines), similarity, eval, devices.
+//! The `iftcl` binary end to end: embed (streaming, JSONL, bad lines), similarity, eval, devices,
+//! check-device.
 
 mod common;
 
@@ -122,4 +123,17 @@ fn bad_device_is_a_clear_error() {
     assert!(err.contains("gpu:99 does not exist"), "{err}");
     let o = iftcl(&["similarity", "--device", "tpu", "a", "b"], None);
     assert!(stderr(&o).contains("not one of auto, cpu, gpu, gpu:N"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_device_passes_on_the_wgpu_adapter_and_lists_every_case() {
+    // lavapipe in CI: the wgpu kernels' gradients (matmul with transposed operands, softmax,
+    // LayerNorm, GELU, gathers, pooling, the losses, a whole tiny encoder) against the CPU's.
+    let o = iftcl(&["check-device", "--device", "gpu"], None);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let rows = out.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(rows > 40, "op cases and the tiny encoder's parameters: {out}");
+    assert!(out.contains("tiny encoder: encoder.layer.1.output.dense.weight"), "{out}");
+    assert!(out.contains(&format!("all {rows} gradient checks passed")), "{out}");
 }

@@ -82,6 +82,8 @@ async function fineTune(encoder) {
   const seconds = (performance.now() - t0) / 1000;
   const after = await comparePair(encoder);
   log.textContent += `${losses.length} steps in ${seconds.toFixed(1)} s (${(losses.length / seconds).toFixed(2)} steps/s); pair similarity ${before.toFixed(4)} → ${after.toFixed(4)}\n`;
+  demo.pairBefore = before;
+  demo.pairAfter = after;
   demo.stepsPerSecond = losses.length / seconds;
 }
 

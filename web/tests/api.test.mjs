@@ -38,6 +38,15 @@ test("similarity and matrix agree with the embeddings", async () => {
   assert.ok(Math.abs(m[1][1] - 1) < 1e-5);
 });
 
+test("checkDevice reports every gradient case", async () => {
+  // Here the CPU against itself: what this shows is the binding (WebGPU's real check runs in
+  // page.test.mjs).
+  const checks = await encoder.checkDevice();
+  assert.ok(checks.length > 40, `${checks.length} cases`);
+  assert.ok(checks.some((c) => c.name === "GELU as trained (erf), |x| up to 24"));
+  assert.ok(checks.every((c) => c.passed && c.finite && c.relErr <= 5e-3), JSON.stringify(checks.filter((c) => !c.passed)));
+});
+
 test("bad input throws a clear error", async () => {
   await assert.rejects(encoder.embed([]), /at least one sentence/);
   await assert.rejects(encoder.embed(["ok", 3]), /item 1 is not a string/);
@@ -80,6 +89,22 @@ test("fineTune runs IFTCL steps and exportWeights feeds the native iftcl", async
   const [after] = await tuned.embed([sentences[0]]);
   const [before] = await encoder.embed([sentences[0]]);
   assert.ok(cosine(after, before) < 0.999999, "the weights changed");
+
+  // A later call continues; seed and fusedLoss are the first call's unless reset.
+  await assert.rejects(tuned.fineTune(sentences, { steps: 1, batchSize: 6, seed: 7 }), /seed 7 differs from the first call's 42: call resetFineTune\(\)/);
+  await assert.rejects(tuned.fineTune(sentences, { steps: 1, batchSize: 6, fusedLoss: "off" }), /fusedLoss `off` differs from the first call's `auto`/);
+
+  // A run that blows up throws, names no false cause, and leaves the weights of before the call.
+  const [kept] = await tuned.embed([sentences[0]]);
+  await assert.rejects(tuned.fineTune(sentences, { steps: 2, batchSize: 6, lr: 1e30 }), /fineTune: the (loss|weights) became (NaN|inf|-inf) .*the encoder keeps the weights it had before this call\. Try a lower lr, or run encoder\.checkDevice\(\)/);
+  const [same] = await tuned.embed([sentences[0]]);
+  assert.ok(cosine(same, kept) > 0.999999, `weights kept: cosine ${cosine(same, kept)}`);
+  assert.ok(cosine(same, after) > 0.999999);
+  // ... and the next call starts afresh (any seed), from those weights.
+  tuned.resetFineTune();
+  assert.equal((await tuned.fineTune(sentences, { steps: 1, batchSize: 6, seed: 7, lr: 1e-30 })).length, 1);
+  const [again] = await tuned.embed([sentences[0]]);
+  assert.ok(cosine(again, after) > 0.99999);
 
   const bytes = await tuned.exportWeights();
   const dir = mkdtempSync(path.join(os.tmpdir(), "iftcl-wasm-export-"));

@@ -1,5 +1,6 @@
 // Paths the web tests share: the same variables as the Rust tests (tests/common/mod.rs).
-import { readFileSync, existsSync } from "node:fs";
+import { createReadStream, readFileSync, existsSync, statSync } from "node:fs";
+import { createServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -39,4 +40,24 @@ export function iftclBin() {
   const bin = path.join(target, "release/iftcl");
   if (!existsSync(bin)) throw new Error(`${bin} not built: run cargo build --release --workspace`);
   return bin;
+}
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm", ".ts": "text/plain" };
+
+/// Serves web/ as the site and the model folder under /model/ on 127.0.0.1 (a free port).
+/// Resolves to { server, port }; close it with server.close().
+export async function serveDemo() {
+  const server = createServer((req, res) => {
+    const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = url.startsWith("/model/") ? path.join(modelDir, url.slice(7)) : path.join(web, url === "/" ? "index.html" : url);
+    const inside = file.startsWith(web) || file.startsWith(modelDir);
+    if (!inside || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return { server, port: server.address().port };
 }

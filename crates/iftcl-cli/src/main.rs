@@ -38,6 +38,14 @@ enum Command {
     Eval(EvalArgs),
     /// Train with IFTCL (identical and fraternal twins, Twins Loss, hippocampus queue) or SimCSE.
     Train(train_cmd::TrainArgs),
+    /// Check that a device computes the trainer's gradients right: small forward + backward
+    /// graphs (each op kind, then a tiny encoder) on the device and on the CPU backend,
+    /// compared. Exits with status 1 when a case fails.
+    CheckDevice {
+        /// auto | cpu | gpu | gpu:N (see `iftcl devices`).
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// Throughput benchmarks.
     Bench {
         #[command(subcommand)]
@@ -215,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Similarity(args) => similarity(args),
         Command::Eval(args) => eval_cmd(args),
         Command::Train(args) => train_cmd::run(args),
+        Command::CheckDevice { device } => check_device(&device),
         Command::Bench { what: BenchCommand::Embed(args) } => bench_embed(args),
         Command::Bench { what: BenchCommand::Train(args) } => train_cmd::bench(args),
         Command::Bench { what: BenchCommand::Loss(args) } => bench_loss(args),
@@ -233,6 +242,22 @@ fn devices() -> Result<()> {
     println!("cpu    burn flex (pure Rust, SIMD gemm + rayon, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get()));
     let auto = device::select(DeviceSpec::Auto)?;
     println!("auto -> {}", auto.description);
+    Ok(())
+}
+
+fn check_device(spec: &str) -> Result<()> {
+    let selected = device::select(spec.parse()?)?;
+    println!("gradients on {} against the CPU backend (relative error, tolerance {:.0e})", selected.description, iftcl::diagnose::TOLERANCE);
+    let checks = pollster::block_on(iftcl::diagnose::check_gradients(&selected.device))?;
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.passed()).map(|c| c.name.as_str()).collect();
+    for c in &checks {
+        let verdict = if c.passed() { "ok" } else if c.finite { "WRONG" } else { "NOT FINITE" };
+        println!("{:<10} {:>9.2e}  {}", verdict, c.rel_err(), c.name);
+    }
+    if !failed.is_empty() {
+        bail!("{} of {} gradient checks failed on {}: {}", failed.len(), checks.len(), selected.description, failed.join("; "));
+    }
+    println!("all {} gradient checks passed", checks.len());
     Ok(())
 }
 

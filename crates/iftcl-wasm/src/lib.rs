@@ -277,8 +277,11 @@ impl Encoder {
     /// (default 1e-5), seed (default 42), fusedLoss ("auto": the fused WGSL loss kernels on
     /// WebGPU, the plain tensor-op loss on the CPU; "on"; "off"), onProgress({ step, steps,
     /// loss, nce, twins }) }.
-    /// Resolves to the per-step losses. The encoder embeds with the tuned weights afterwards;
-    /// calling again continues (optimizer and queue kept).
+    /// Resolves to the per-step losses. The encoder embeds with the tuned weights afterwards.
+    /// Calling again continues (optimizer and queue kept): `steps`, `batchSize` and `lr` may
+    /// change, `seed` and `fusedLoss` are fixed by the first call (passing another value throws;
+    /// `resetFineTune()` starts afresh from the current weights). A non-finite loss or weight
+    /// throws and leaves the encoder with the weights it had before the call.
     #[wasm_bindgen(js_name = fineTune, unchecked_return_type = "Promise<number[]>")]
     pub fn fine_tune(&self, sentences: Array, options: JsValue) -> Promise {
         let state = self.state.clone();
@@ -290,21 +293,32 @@ impl Encoder {
             let steps = number(&options, "steps", 10.0)?;
             let batch = number(&options, "batchSize", 8.0)?;
             let lr = number(&options, "lr", 1e-5)?;
-            let seed = number(&options, "seed", 42.0)?;
+            let seed_given = option::<js_sys::Number>(&options, "seed")?.map(|n| n.value_of());
+            let seed = seed_given.unwrap_or(42.0);
             if !(steps >= 1.0 && steps.fract() == 0.0) || !(batch >= 2.0 && batch.fract() == 0.0) || !(lr > 0.0 && lr.is_finite()) || seed < 0.0 {
                 return Err(js_err("fineTune", "steps >= 1 and batchSize >= 2 must be integers, lr a positive number, seed >= 0"));
             }
-            let fused_loss = match option::<js_sys::JsString>(&options, "fusedLoss")?.map(String::from) {
-                None => FusedLoss::Auto,
-                Some(v) => v.parse::<FusedLoss>().map_err(|_| js_err("fineTune", format!("fusedLoss `{v}` is not auto, on or off")))?,
+            let fused_given = match option::<js_sys::JsString>(&options, "fusedLoss")?.map(String::from) {
+                None => None,
+                Some(v) => Some(v.parse::<FusedLoss>().map_err(|_| js_err("fineTune", format!("fusedLoss `{v}` is not auto, on or off")))?),
             };
+            let fused_loss = fused_given.unwrap_or(FusedLoss::Auto);
             let (steps, batch) = (steps as usize, (batch as usize).min(sentences.len()));
             let on_progress = option::<Function>(&options, "onProgress")?;
             {
                 let mut s = state.borrow_mut();
                 // A later call continues with the first call's settings (optimizer and queue kept).
                 let settings = match &s.tuner {
-                    Some(t) => t.settings().clone(),
+                    Some(t) => {
+                        let first = t.settings();
+                        if let Some(v) = seed_given.filter(|&v| v as u64 != first.seed) {
+                            return Err(js_err("fineTune", format!("seed {v} differs from the first call's {}: call resetFineTune() to start afresh with another seed", first.seed)));
+                        }
+                        if let Some(v) = fused_given.filter(|&v| v != first.fused_loss) {
+                            return Err(js_err("fineTune", format!("fusedLoss `{v}` differs from the first call's `{}`: call resetFineTune() to change it", first.fused_loss)));
+                        }
+                        first.clone()
+                    }
                     None => TrainConfig { batch_size: batch, seed: seed as u64, lr, fused_loss, ..TrainConfig::default() },
                 };
                 check_step_memory(&s, &settings, batch)?;
@@ -329,7 +343,7 @@ impl Encoder {
                     None => 0.0,
                 };
                 if !loss.is_finite() {
-                    return Err(js_err("fineTune", format!("the loss became {loss} at step {}: lower lr", k + 1)));
+                    return Err(abandon(&state, format!("the loss became {loss} at step {} of this call", k + 1)));
                 }
                 losses.push(&JsValue::from_f64(loss));
                 if let Some(f) = &on_progress {
@@ -342,10 +356,46 @@ impl Encoder {
                     f.call1(&JsValue::NULL, &p).map_err(|e| js_debug("onProgress", e))?;
                 }
             }
+            // A device with broken gradients can leave NaN weights behind a finite loss.
+            let check = state.borrow().tuner.as_ref().expect("created above").weights_abs_sum();
+            let sum = read_scalar(check).await?;
+            if !sum.is_finite() {
+                return Err(abandon(&state, format!("the weights became {sum} after {steps} steps")));
+            }
             let mut s = state.borrow_mut();
             let tuned = s.tuner.as_ref().expect("created above").encoder();
             s.encoder = tuned;
             Ok(losses.into())
+        })
+    }
+
+    /// Forgets the fine-tuning state (AdamW moments, the queue, the step count, the first
+    /// call's seed and fusedLoss); the weights tuned so far stay. The next `fineTune` starts
+    /// afresh from them.
+    #[wasm_bindgen(js_name = resetFineTune)]
+    pub fn reset_fine_tune(&self) {
+        self.state.borrow_mut().tuner = None;
+    }
+
+    /// Checks that this encoder's device computes the trainer's gradients right: small forward +
+    /// backward graphs (each op kind fine-tuning uses, then a whole tiny encoder) run here and on
+    /// the CPU backend and compared. Resolves to one `{ name, relErr, finite, passed }` per case
+    /// (`relErr`: max |difference| over max |CPU gradient|; NaN when not finite).
+    #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<{ name: string, relErr: number, finite: boolean, passed: boolean }[]>")]
+    pub fn check_device(&self) -> Promise {
+        let device = self.state.borrow().encoder.device().clone();
+        future_to_promise(async move {
+            let checks = iftcl::diagnose::check_gradients(&device).await.map_err(|e| js_err("checkDevice", e))?;
+            let out = Array::new();
+            for c in checks {
+                let o = Object::new();
+                Reflect::set(&o, &"name".into(), &c.name.as_str().into())?;
+                Reflect::set(&o, &"relErr".into(), &JsValue::from_f64(c.rel_err()))?;
+                Reflect::set(&o, &"finite".into(), &JsValue::from_bool(c.finite))?;
+                Reflect::set(&o, &"passed".into(), &JsValue::from_bool(c.passed()))?;
+                out.push(&o);
+            }
+            Ok(out.into())
         })
     }
 
@@ -361,6 +411,17 @@ impl Encoder {
             Ok(Uint8Array::from(bytes.as_slice()).into())
         })
     }
+}
+
+/// Drops a fine-tune gone non-finite: the tuner goes (the next call starts afresh) and the
+/// encoder keeps the weights it had before the call. The message names no single cause: a too
+/// large lr and a device that computes wrong gradients (see `checkDevice()`) look alike here.
+fn abandon(state: &Rc<RefCell<State>>, what: String) -> JsValue {
+    state.borrow_mut().tuner = None;
+    js_err(
+        "fineTune",
+        format!("{what}; the encoder keeps the weights it had before this call. Try a lower lr, or run encoder.checkDevice() to test this device's gradients (or load with device: \"cpu\")"),
+    )
 }
 
 async fn embed_texts(state: &Rc<RefCell<State>>, texts: &[String]) -> Result<Vec<Vec<f32>>, JsValue> {

@@ -5,11 +5,13 @@
 //!   layout), embed sentences, save.
 //! - [`device`]: `auto | cpu | gpu | gpu:N` selection and the adapter listing.
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
+//! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`]: throughput measurements printed by `iftcl bench`.
 
 pub mod bench;
 pub mod config;
 pub mod device;
+pub mod diagnose;
 pub mod encoder;
 pub mod error;
 pub mod eval;

@@ -136,6 +136,24 @@ impl BertModel {
     }
 }
 
+/// The feed-forward activation (`act`: 0 exact GELU, 1 tanh GELU, 2 ReLU) as the device needs it.
+/// - CPU inference: the vectorised host GELU (see `gelu.rs`).
+/// - CPU training and GPU inference: burn's ops.
+/// - GPU training: GELU written in tensor ops (`gelu.rs` says why: burn's GELU backward is NaN
+///   for large inputs on browser WebGPU).
+pub fn activation<const D: usize>(x: Tensor<D>, act: usize) -> Tensor<D> {
+    let device = x.device();
+    let cpu = device.clone().inner() == Device::flex();
+    match act {
+        0 if cpu && !device.is_autodiff() => super::gelu::gelu_host(x),
+        0 if !cpu && device.is_autodiff() => super::gelu::gelu_composed(x),
+        0 => gelu(x),
+        1 if !cpu && device.is_autodiff() => super::gelu::gelu_tanh_composed(x),
+        1 => gelu_approximate(x),
+        _ => relu(x),
+    }
+}
+
 impl BertLayer {
     fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
         let [b, l, h] = x.dims();
@@ -150,14 +168,7 @@ impl BertLayer {
         let attn = self.hidden_dropout.forward(self.attn_out.forward(ctx));
         let x = self.attn_norm.forward(attn + x);
         let inner = self.ffn_in.forward(x.clone());
-        let device = inner.device();
-        let inner = match self.act {
-            // CPU inference: the vectorised host GELU (see `gelu.rs`).
-            0 if device == Device::flex() && !device.is_autodiff() => super::gelu::gelu_host(inner),
-            0 => gelu(inner),
-            1 => gelu_approximate(inner),
-            _ => relu(inner),
-        };
+        let inner = activation(inner, self.act);
         let out = self.hidden_dropout.forward(self.ffn_out.forward(inner));
         self.ffn_norm.forward(out + x)
     }

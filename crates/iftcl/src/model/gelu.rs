@@ -1,11 +1,17 @@
-//! Exact (erf) GELU for CPU inference.
+//! GELU: exact (erf) for CPU inference, and the forms training on a GPU differentiates.
 //!
 //! burn's CPU backend evaluates GELU one element at a time through libm's `erff`, which took a
 //! fifth of an inference pass. Here erf is a rational function the compiler vectorises:
 //! erf(x) ≈ x·P(x²)/Q(x²) on x clamped to [-4, 4] (beyond that erf is ±1 in f32), with
 //! degree-6 and degree-4 polynomials in x² (the minimax fit used by Eigen and XLA for f32);
-//! its largest error is 7e-8 against the true erf. Training keeps burn's op, whose backward
-//! autodiff knows.
+//! its largest error is 7e-8 against the true erf. Training on the CPU keeps burn's op, whose
+//! backward autodiff knows.
+//!
+//! Training on a GPU uses [`gelu_composed`] / [`gelu_tanh_composed`] instead of burn's ops:
+//! burn's generic GELU backward (what the wgpu backend runs) is the derivative of the tanh
+//! approximation, and on browser WebGPU (SwiftShader) it returns NaN for large inputs (|x| ≤ 24
+//! was enough in `Encoder.checkDevice()`). MiniLM's layer-3 feed-forward has such an input: one
+//! NaN gradient row there spread to every weight below it on the first fine-tune step.
 
 use burn::tensor::{Tensor, TensorData};
 
@@ -70,4 +76,19 @@ mod tests {
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(worst < 2e-6, "largest difference {worst}");
     }
+}
+
+/// Exact GELU, ½x(1 + erf(x/√2)), as tensor ops: autodiff differentiates erf (2/√π·e^(−z²),
+/// finite for every input) and the products, giving the exact derivative on any backend.
+pub fn gelu_composed<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let cdf = x.clone().mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
+    x * cdf
+}
+
+/// The tanh GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as tensor ops, with tanh's argument
+/// clamped to [−15, 15] (tanh is ±1 in f32 beyond ±9; some GPU compilers' tanh is NaN far out).
+pub fn gelu_tanh_composed<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let inner = (x.clone() + x.clone().powi_scalar(3).mul_scalar(0.044_715)).mul_scalar((2.0 / std::f64::consts::PI).sqrt());
+    let cdf = inner.clamp(-15.0, 15.0).tanh().add_scalar(1.0).mul_scalar(0.5);
+    x * cdf
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
@@ -498,6 +498,25 @@ impl FineTuner {
         push_twins(&mut self.queue, p, f, step);
         self.step += 1;
         Ok(StepOutcome { total: parts.total.detach(), nce: parts.nce.detach(), twins: parts.twins.map(|t| t.detach()) })
+    }
+
+    /// Σ |w| over every weight, as a one-element tensor on the device: finite exactly when every
+    /// weight is. One small read-back checks a whole model (a device that computes NaN
+    /// gradients can still report a finite loss for the step that broke the weights).
+    pub fn weights_abs_sum(&self) -> Tensor<1> {
+        struct AbsSum(Option<Tensor<1>>);
+        impl ModuleVisitor for AbsSum {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let s = param.val().inner().abs().sum();
+                self.0 = Some(match self.0.take() {
+                    Some(acc) => acc + s,
+                    None => s,
+                });
+            }
+        }
+        let mut sum = AbsSum(None);
+        self.model.visit(&mut sum);
+        sum.0.expect("an encoder has weights")
     }
 
     /// The model as it stands, as an inference encoder on the same device.

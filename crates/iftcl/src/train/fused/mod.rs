@@ -42,6 +42,16 @@ impl FromStr for FusedLoss {
     }
 }
 
+impl std::fmt::Display for FusedLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FusedLoss::Auto => "auto",
+            FusedLoss::On => "on",
+            FusedLoss::Off => "off",
+        })
+    }
+}
+
 impl FusedLoss {
     /// Resolves the choice for a device and an embedding width: `Ok(true)` to use the kernels.
     /// They need a wgpu device and a width that is a multiple of 4 (they read vec4 rows).
