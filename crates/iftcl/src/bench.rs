@@ -124,22 +124,28 @@ pub struct LossBench {
     pub cases: Vec<LossBenchCase>,
 }
 
+/// `n` deterministic pseudo-random numbers in [-1, 1] from a splitmix64 stream started at
+/// `seed`: inputs for benchmarks, tests and the device self-check.
+pub fn splitmix_uniform(seed: u64, n: usize) -> Vec<f32> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// Deterministic pseudo-random rows of unit length (splitmix64), like normalised embeddings:
 /// inputs for benchmarks and tests.
 pub fn random_unit_rows(seed: u64, rows: usize, d: usize) -> Vec<f32> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-    };
-    let mut v = Vec::with_capacity(rows * d);
-    for _ in 0..rows {
-        let row: Vec<f32> = (0..d).map(|_| next()).collect();
+    let mut v = splitmix_uniform(seed, rows * d);
+    for row in v.chunks_mut(d.max(1)) {
         let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        v.extend(row.iter().map(|x| x / norm));
+        row.iter_mut().for_each(|x| *x /= norm);
     }
     v
 }

@@ -57,18 +57,9 @@ impl GradCheck {
     }
 }
 
-/// Uniform values in [-1, 1) from a seed (splitmix64): the same on every platform.
+/// Uniform values in [-1, 1] from a seed (splitmix64): the same on every platform.
 fn uniform(seed: u64, n: usize) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0xA076_1D64_78BD_642F);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
+    crate::bench::splitmix_uniform(seed.wrapping_mul(0xA076_1D64_78BD_642F), n)
 }
 
 type Graph = fn(&[Tensor<2>]) -> Tensor<2>;

@@ -129,33 +129,59 @@ impl BertModel {
         let mut x = e.dropout.forward(e.norm.forward(x));
         // Additive attention bias: 0 for tokens, a large negative number for padding.
         let bias = (mask - 1.0).mul_scalar(1e9).reshape([batch, 1, 1, len]);
+        let path = ActivationPath::for_device(&x.device());
         for layer in &self.layers {
-            x = layer.forward(x, bias.clone());
+            x = layer.forward(x, bias.clone(), path);
         }
         x
     }
 }
 
-/// The feed-forward activation (`act`: 0 exact GELU, 1 tanh GELU, 2 ReLU) as the device needs it.
-/// - CPU inference: the vectorised host GELU (see `gelu.rs`).
-/// - CPU training and GPU inference: burn's ops.
-/// - GPU training: GELU written in tensor ops (`gelu.rs` says why: burn's GELU backward is NaN
-///   for large inputs on browser WebGPU).
-pub fn activation<const D: usize>(x: Tensor<D>, act: usize) -> Tensor<D> {
-    let device = x.device();
-    let cpu = device.clone().inner() == Device::flex();
-    match act {
-        0 if cpu && !device.is_autodiff() => super::gelu::gelu_host(x),
-        0 if !cpu && device.is_autodiff() => super::gelu::gelu_composed(x),
-        0 => gelu(x),
-        1 if !cpu && device.is_autodiff() => super::gelu::gelu_tanh_composed(x),
-        1 => gelu_approximate(x),
+/// How the feed-forward GELU is computed on a device, decided once per forward pass.
+/// - `Host`: CPU inference, the vectorised host GELU (see `gelu.rs`).
+/// - `Burn`: CPU training and GPU inference, burn's ops.
+/// - `Composed`: GPU training, GELU written in tensor ops (`gelu.rs` says why: burn's GELU
+///   backward is NaN for large inputs on browser WebGPU).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivationPath {
+    Host,
+    Burn,
+    Composed,
+}
+
+impl ActivationPath {
+    pub fn for_device(device: &Device) -> Self {
+        let cpu = device.clone().inner() == Device::flex();
+        match (cpu, device.is_autodiff()) {
+            (true, false) => Self::Host,
+            (false, true) => Self::Composed,
+            _ => Self::Burn,
+        }
+    }
+}
+
+/// The feed-forward activation (`act`: 0 exact GELU, 1 tanh GELU, 2 ReLU) computed the way
+/// `path` says (see [`ActivationPath`]).
+pub fn activation_with<const D: usize>(x: Tensor<D>, act: usize, path: ActivationPath) -> Tensor<D> {
+    use ActivationPath::*;
+    match (act, path) {
+        (0, Host) => super::gelu::gelu_host(x),
+        (0, Composed) => super::gelu::gelu_composed(x),
+        (0, _) => gelu(x),
+        (1, Composed) => super::gelu::gelu_tanh_composed(x),
+        (1, _) => gelu_approximate(x),
         _ => relu(x),
     }
 }
 
+/// [`activation_with`] on the path of `x`'s device.
+pub fn activation<const D: usize>(x: Tensor<D>, act: usize) -> Tensor<D> {
+    let path = ActivationPath::for_device(&x.device());
+    activation_with(x, act, path)
+}
+
 impl BertLayer {
-    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>, path: ActivationPath) -> Tensor<3> {
         let [b, l, h] = x.dims();
         let dh = h / self.heads;
         let split = |t: Tensor<3>| t.reshape([b, l, self.heads, dh]).swap_dims(1, 2);
@@ -168,7 +194,7 @@ impl BertLayer {
         let attn = self.hidden_dropout.forward(self.attn_out.forward(ctx));
         let x = self.attn_norm.forward(attn + x);
         let inner = self.ffn_in.forward(x.clone());
-        let inner = activation(inner, self.act);
+        let inner = activation_with(inner, self.act, path);
         let out = self.hidden_dropout.forward(self.ffn_out.forward(inner));
         self.ffn_norm.forward(out + x)
     }

@@ -53,6 +53,21 @@ pub fn gelu_host<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, dims), &device)
 }
 
+/// Exact GELU, ½x(1 + erf(x/√2)), as tensor ops: autodiff differentiates erf (2/√π·e^(−z²),
+/// finite for every input) and the products, giving the exact derivative on any backend.
+pub fn gelu_composed<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let cdf = x.clone().mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
+    x * cdf
+}
+
+/// The tanh GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as tensor ops, with tanh's argument
+/// clamped to [−15, 15] (tanh is ±1 in f32 beyond ±9; some GPU compilers' tanh is NaN far out).
+pub fn gelu_tanh_composed<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let inner = (x.clone() + x.clone().powi_scalar(3).mul_scalar(0.044_715)).mul_scalar((2.0 / std::f64::consts::PI).sqrt());
+    let cdf = inner.clamp(-15.0, 15.0).tanh().add_scalar(1.0).mul_scalar(0.5);
+    x * cdf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,19 +91,23 @@ mod tests {
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(worst < 2e-6, "largest difference {worst}");
     }
-}
 
-/// Exact GELU, ½x(1 + erf(x/√2)), as tensor ops: autodiff differentiates erf (2/√π·e^(−z²),
-/// finite for every input) and the products, giving the exact derivative on any backend.
-pub fn gelu_composed<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let cdf = x.clone().mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
-    x * cdf
-}
-
-/// The tanh GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as tensor ops, with tanh's argument
-/// clamped to [−15, 15] (tanh is ±1 in f32 beyond ±9; some GPU compilers' tanh is NaN far out).
-pub fn gelu_tanh_composed<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let inner = (x.clone() + x.clone().powi_scalar(3).mul_scalar(0.044_715)).mul_scalar((2.0 / std::f64::consts::PI).sqrt());
-    let cdf = inner.clamp(-15.0, 15.0).tanh().add_scalar(1.0).mul_scalar(0.5);
-    x * cdf
+    #[test]
+    fn every_activation_path_gives_the_same_values() {
+        use crate::model::bert::{ActivationPath, activation_with};
+        let device = Device::flex();
+        assert_eq!(ActivationPath::for_device(&device), ActivationPath::Host);
+        assert_eq!(ActivationPath::for_device(&device.clone().autodiff()), ActivationPath::Burn);
+        let values: Vec<f32> = (0..801).map(|i| (i as f32 - 400.0) / 20.0).collect();
+        let t = Tensor::<2>::from_data(TensorData::new(values.clone(), [1, values.len()]), &device);
+        for act in [0, 1] {
+            let burn = activation_with(t.clone(), act, ActivationPath::Burn).try_into_vec_as::<f32>().unwrap();
+            for path in [ActivationPath::Host, ActivationPath::Composed] {
+                // The host path has only the exact GELU; for the tanh form it falls back to burn's.
+                let got = activation_with(t.clone(), act, path).try_into_vec_as::<f32>().unwrap();
+                let worst = got.iter().zip(&burn).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                assert!(worst < 2e-5, "act {act}, {path:?}: largest difference {worst}");
+            }
+        }
+    }
 }
