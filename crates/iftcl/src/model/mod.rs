@@ -1,6 +1,7 @@
 //! The encoder: transformer, pooling, checkpoint I/O.
 
 pub mod bert;
+pub mod dropout;
 pub mod gelu;
 pub mod pooling;
 pub(crate) mod weights;

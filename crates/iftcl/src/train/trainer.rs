@@ -23,6 +23,7 @@ use crate::device::{self, DeviceSpec};
 use crate::encoder::{SentenceEncoder, encode_bucketed};
 use crate::error::{Error, Result};
 use crate::eval::{self, Task};
+use crate::model::dropout::seed_dropout;
 use crate::model::BertModel;
 use crate::tokenize::TextTokenizer;
 
@@ -289,7 +290,7 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         let indices = corpus.batch_indices(config.seed, epoch, (step % per_epoch) as usize, n);
         let texts = corpus.read(&indices)?;
         let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed, step));
-        train_device.seed(mix(config.seed ^ 0xd50_u64, step));
+        seed_dropout(&train_device, mix(config.seed ^ 0xd50_u64, step));
 
         // --- views + forward + loss (shared with `bench train`) --------------------------
         let StepLoss { parts, p, f, queue_used } = step_loss(
@@ -490,7 +491,7 @@ impl FineTuner {
         }
         let step = self.step;
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.settings.seed, step));
-        self.device.seed(mix(self.settings.seed ^ 0xd50_u64, step));
+        seed_dropout(&self.device, mix(self.settings.seed ^ 0xd50_u64, step));
         let inputs = StepInputs { model: &self.model, head: &self.head, tokenizer: &self.tokenizer, objective: &self.objective, augment: &self.augment };
         let StepLoss { parts, p, f, .. } = step_loss(&inputs, texts, &mut rng, &self.queue, step, self.settings.queue_max_age, &self.device)?;
         let grads = GradientsParams::from_grads(parts.total.backward(), &self.model);
