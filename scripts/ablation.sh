@@ -5,7 +5,8 @@
 # tasks, their average and STS-B dev, and writes runs/ablation/table.md.
 #
 #   STEPS=300 DEVICE=cpu scripts/ablation.sh      (STEPS defaults to 300, DEVICE to auto)
-#   RUNS="simcse iftcl" scripts/ablation.sh         (a subset; default: all four training runs)
+#   RUNS="simcse iftcl" scripts/ablation.sh         (a subset; default: all four training runs;
+#                                                    iftcl-l01, IFTCL with twins weight 0.1, on request)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
@@ -37,8 +38,9 @@ for name in $runs; do
     simcse) run simcse --loss infonce ;;
     queue) run queue --loss twins --twins-weight 0 ;;
     iftcl) run iftcl --loss twins --twins-form pull --margin-scale 0.1 --twins-weight 1 ;;
+    iftcl-l01) run iftcl-l01 --loss twins --twins-form pull --margin-scale 0.1 --twins-weight 0.1 ;;
     twosided) run twosided --loss twins --twins-form two-sided --margin-scale 0.1 --twins-weight 1 ;;
-    *) echo "RUNS: unknown run '$name' (simcse, queue, iftcl, twosided)" >&2; exit 2 ;;
+    *) echo "RUNS: unknown run '$name' (simcse, queue, iftcl, iftcl-l01, twosided)" >&2; exit 2 ;;
   esac
 done
 
@@ -47,6 +49,7 @@ import json, os, platform, sys
 out, steps, device, seed = sys.argv[1:5]
 rows = [("start model (all-MiniLM-L6-v2)", "start"), ("SimCSE (--loss infonce)", "simcse"),
         ("+ queue & fraternal negatives (twins weight 0)", "queue"), ("IFTCL (pull, beta 0.1, lambda 1)", "iftcl"),
+        ("IFTCL (pull, beta 0.1, lambda 0.1)", "iftcl-l01"),
         ("IFTCL, two-sided Twins form (beta 0.1, lambda 1)", "twosided")]
 tasks = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "avg", "STS-B-dev"]
 lines = [f"{steps} steps, batch 64, seed {seed}, device {device}, {os.cpu_count()} CPU cores ({platform.machine()})", "",
