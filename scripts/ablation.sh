@@ -7,6 +7,8 @@
 #   STEPS=300 DEVICE=cpu scripts/ablation.sh      (STEPS defaults to 300, DEVICE to auto)
 #   RUNS="simcse iftcl" scripts/ablation.sh         (a subset; default: all four training runs;
 #                                                    iftcl-l01, IFTCL with twins weight 0.1, on request)
+#   IFTCL_BIN=path/to/iftcl scripts/ablation.sh     (a binary built earlier; no build, so the runs of one
+#                                                    table share one build while you edit the code)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
@@ -17,8 +19,13 @@ seed="${SEED:-13}"
 out="${OUT:-runs/ablation}"
 runs="${RUNS:-simcse queue iftcl twosided}"
 ./scripts/fetch-model.sh >/dev/null
-cargo build --release -p iftcl-cli
-iftcl="$CARGO_TARGET_DIR/release/iftcl"
+if [ -n "${IFTCL_BIN:-}" ]; then
+  iftcl="$IFTCL_BIN"
+  [ -x "$iftcl" ] || { echo "IFTCL_BIN: $iftcl is not an executable file" >&2; exit 2; }
+else
+  cargo build --release -p iftcl-cli
+  iftcl="$CARGO_TARGET_DIR/release/iftcl"
+fi
 model=models/all-MiniLM-L6-v2
 mkdir -p "$out"
 common=(--model "$model" --corpus "$data/corpus/senteval-sentences.txt" --device "$device" --max-steps "$steps"

@@ -224,7 +224,7 @@ async fn op_grads(case: &OpCase, seed: u64, device: &Device) -> Result<Vec<f32>>
 }
 
 /// A 2-layer encoder of width 16 (2 heads, feed-forward 32, vocabulary 30), no dropout.
-fn tiny_config() -> BertConfig {
+pub(crate) fn tiny_config() -> BertConfig {
     serde_json::from_value(serde_json::json!({
         "vocab_size": 30, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 32, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
