@@ -13,7 +13,7 @@
 //! was enough in `Encoder.checkDevice()`). MiniLM's layer-3 feed-forward has such an input: one
 //! NaN gradient row there spread to every weight below it on the first fine-tune step.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 const ALPHA: [f32; 7] = [
     -2.726_142_2e-10,
@@ -70,28 +70,33 @@ pub fn gelu_and_derivative(x: f32) -> (f32, f32) {
 /// GELU'(x)·upstream. burn's CPU GELU calls libm's `erff` per element forward and backward
 /// (a tenth of a training step).
 pub fn gelu_host_autodiff<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let dims = x.dims();
-    let device = x.device();
-    let values = x.clone().try_into_vec_as::<f32>().expect("reading a CPU tensor cannot fail");
+    let (values, dims, device) = host_values(x.clone());
     let mut value = vec![0.0f32; values.len()];
     let mut slope = vec![0.0f32; values.len()];
     for ((v, y), d) in values.iter().zip(value.iter_mut()).zip(slope.iter_mut()) {
         (*y, *d) = gelu_and_derivative(*v);
     }
-    let value = Tensor::from_data(TensorData::new(value, dims), &device);
-    let slope = Tensor::from_data(TensorData::new(slope, dims), &device);
+    let (value, slope) = (from_host(value, dims, &device), from_host(slope, dims, &device));
     (x.clone() - x.detach()) * slope + value
 }
 
 /// GELU of a tensor on the host (for a device whose memory is host memory).
 pub fn gelu_host<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let dims = x.dims();
-    let device = x.device();
-    let mut values = x.try_into_vec_as::<f32>().expect("reading a CPU tensor cannot fail");
+    let (mut values, dims, device) = host_values(x);
     for v in values.iter_mut() {
         *v = gelu_scalar(*v);
     }
-    Tensor::from_data(TensorData::new(values, dims), &device)
+    from_host(values, dims, &device)
+}
+
+/// The values, shape and device of a tensor on a device whose memory is host memory.
+fn host_values<const D: usize>(x: Tensor<D>) -> (Vec<f32>, [usize; D], Device) {
+    let (dims, device) = (x.dims(), x.device());
+    (x.try_into_vec_as::<f32>().expect("reading a CPU tensor cannot fail"), dims, device)
+}
+
+fn from_host<const D: usize>(values: Vec<f32>, dims: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, dims), device)
 }
 
 /// Exact GELU, ½x(1 + erf(x/√2)), as tensor ops: autodiff differentiates erf (2/√π·e^(−z²),
