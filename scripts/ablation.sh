@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Ablation table: start model, SimCSE (--loss infonce), + queue and fraternal negatives (twins
-# weight 0), full IFTCL (pull Twins Loss). Same hyper-parameters as the PyTorch reference
+# weight 0), full IFTCL (pull Twins Loss, lambda 0.1 = the default, and lambda 1), IFTCL with the
+# two-sided Twins form. Same hyper-parameters as the PyTorch reference
 # (batch 64, lr 1e-5, max length 32, tau 0.05), seed 13. Prints a Markdown table of the 7 STS
 # tasks, their average and STS-B dev, and writes runs/ablation/table.md.
 #
 #   STEPS=300 DEVICE=cpu scripts/ablation.sh      (STEPS defaults to 300, DEVICE to auto)
-#   RUNS="simcse iftcl" scripts/ablation.sh         (a subset; default: all four training runs;
-#                                                    iftcl-l01, IFTCL with twins weight 0.1, on request)
+#   RUNS="simcse iftcl-l01" scripts/ablation.sh     (a subset; default: all five training runs:
+#                                                    simcse queue iftcl-l01 iftcl twosided)
 #   IFTCL_BIN=path/to/iftcl scripts/ablation.sh     (a binary built earlier; no build, so the runs of one
 #                                                    table share one build while you edit the code)
 set -euo pipefail
@@ -17,7 +18,7 @@ steps="${STEPS:-300}"
 device="${DEVICE:-auto}"
 seed="${SEED:-13}"
 out="${OUT:-runs/ablation}"
-runs="${RUNS:-simcse queue iftcl twosided}"
+runs="${RUNS:-simcse queue iftcl-l01 iftcl twosided}"
 ./scripts/fetch-model.sh >/dev/null
 if [ -n "${IFTCL_BIN:-}" ]; then
   iftcl="$IFTCL_BIN"
@@ -56,7 +57,7 @@ import json, os, platform, sys
 out, steps, device, seed = sys.argv[1:5]
 rows = [("start model (all-MiniLM-L6-v2)", "start"), ("SimCSE (--loss infonce)", "simcse"),
         ("+ queue & fraternal negatives (twins weight 0)", "queue"), ("IFTCL (pull, beta 0.1, lambda 1)", "iftcl"),
-        ("IFTCL (pull, beta 0.1, lambda 0.1)", "iftcl-l01"),
+        ("IFTCL (pull, beta 0.1, lambda 0.1: the default)", "iftcl-l01"),
         ("IFTCL, two-sided Twins form (beta 0.1, lambda 1)", "twosided")]
 tasks = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "avg", "STS-B-dev"]
 lines = [f"{steps} steps, batch 64, seed {seed}, device {device}, {os.cpu_count()} CPU cores ({platform.machine()})", "",

@@ -35,7 +35,7 @@ pub struct TrainArgs {
     /// auto | on | off: the loss as fused WGSL kernels (auto: on for wgpu devices) [default: auto].
     #[arg(long)]
     fused_loss: Option<String>,
-    /// λ, weight of the Twins Loss [default: 1.0].
+    /// λ, weight of the Twins Loss [default: 0.1].
     #[arg(long)]
     twins_weight: Option<f64>,
     /// β, margin scale: m = β r [default: 0.1].
