@@ -30,7 +30,7 @@ pub struct TrainConfig {
     pub loss: LossKind,
     /// pull or two-sided.
     pub twins_form: TwinsForm,
-    /// λ. Default 0.1: at the full 820-step budget it beat SimCSE with two seeds, where λ = 1
+    /// λ. Default 0.1: at the full 820-step budget it beat SimCSE with three seeds, where λ = 1
     /// fell behind it (README, Ablation).
     pub twins_weight: f64,
     /// β: margin m_i = β r_i.
