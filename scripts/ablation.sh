@@ -24,7 +24,10 @@ if [ -n "${IFTCL_BIN:-}" ]; then
   iftcl="$IFTCL_BIN"
   [ -x "$iftcl" ] || { echo "IFTCL_BIN: $iftcl is not an executable file" >&2; exit 2; }
 else
-  cargo build --release -p iftcl-cli
+  # The whole workspace's feature set (`--workspace`), as scripts/test.sh builds it: with
+  # `-p iftcl-cli` alone Cargo unifies fewer features (futures-util's `std` comes from the wasm
+  # crate), and the tests would then rebuild burn, CubeCL and wgpu a second time.
+  cargo build --release --workspace --bins
   iftcl="$CARGO_TARGET_DIR/release/iftcl"
 fi
 model=models/all-MiniLM-L6-v2

@@ -26,7 +26,10 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! dpkg -s libvulkan1 >
 fi
 
 ./scripts/fetch-model.sh
-cargo build --release -p iftcl-cli
+# The whole workspace's feature set (`--workspace`), as scripts/test.sh builds it: with
+# `-p iftcl-cli` alone Cargo unifies fewer features (futures-util's `std` comes from the wasm
+# crate), and the tests would then rebuild burn, CubeCL and wgpu a second time.
+cargo build --release --workspace --bins
 iftcl="$CARGO_TARGET_DIR/release/iftcl"
 model=models/all-MiniLM-L6-v2
 mkdir -p "$out"
@@ -40,7 +43,7 @@ echo "== STS before training ($model)"
 
 echo "== IFTCL training: $steps steps on $device"
 "$iftcl" train --model "$model" --corpus "$data/corpus/senteval-sentences.txt" --out "$out" \
-  --device "$device" --max-steps "$steps" --eval-every 50 --eval-data "$data/sts" --quiet
+  --device "$device" --max-steps "$steps" --eval-every 50 --eval-data "$data/sts"
 
 echo "== STS after training ($out/best)"
 "$iftcl" eval --model "$out/best" --device "$device" --data "$data/sts" --dev --json "$out/after.json"

@@ -6,7 +6,7 @@
 // One invocation: R = 4 anchor rows x one vec4 of dimensions; the candidates walked in order,
 // so a workgroup reads each candidate row once, contiguously. No barriers.
 
-// Every binding read_write: see loss_logits.wgsl.
+// Bindings read_write, constants and loss_params(): loss_common.wgsl.
 @group(0) @binding(0) var<storage, read_write> prob: array<f32>;
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(2) var<storage, read_write> p: array<vec4<f32>>;
@@ -16,31 +16,29 @@
 @group(0) @binding(6) var<storage, read_write> params: array<u32>;
 @group(0) @binding(7) var<storage, read_write> grad_a: array<vec4<f32>>;
 
-const WG: u32 = 64u;
-const R: u32 = 4u;
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(MATRIX_WG, 1, 1)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let n = params[0];
-    let d4 = params[1] / 4u;
-    let kq = params[2];
-    let use_f = params[3];
+    let lp = loss_params();
+    let n = lp.n;
+    let d4 = lp.d4;
+    let kq = lp.k;
+    let use_f = lp.use_f;
     let nf = n + n * use_f;
-    let m = params[5];
-    let tau = bitcast<f32>(params[6]);
+    let tau = lp.tau;
 
-    let k = wg.x * WG + lid.x;
+    let k = wg.x * MATRIX_WG + lid.x;
     if k >= d4 {
         return;
     }
     let row0 = wg.y * R;
-    let b0 = min(row0, n - 1u) * m;
-    let b1 = min(row0 + 1u, n - 1u) * m;
-    let b2 = min(row0 + 2u, n - 1u) * m;
-    let b3 = min(row0 + 3u, n - 1u) * m;
+    let rows = four_rows(row0, n - 1u, lp.m);
+    let b0 = rows.x;
+    let b1 = rows.y;
+    let b2 = rows.z;
+    let b3 = rows.w;
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);

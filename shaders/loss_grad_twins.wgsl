@@ -5,7 +5,7 @@
 // One invocation: R = 4 twin rows (of the first N + N*use_f columns of P) x one vec4 of
 // dimensions, the anchors walked in order. No barriers.
 
-// Every binding read_write: see loss_logits.wgsl.
+// Bindings read_write, constants and loss_params(): loss_common.wgsl.
 @group(0) @binding(0) var<storage, read_write> prob: array<f32>;
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<vec4<f32>>;
@@ -14,30 +14,28 @@
 @group(0) @binding(5) var<storage, read_write> grad_p: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> grad_f: array<vec4<f32>>;
 
-const WG: u32 = 64u;
-const R: u32 = 4u;
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(MATRIX_WG, 1, 1)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let n = params[0];
-    let d4 = params[1] / 4u;
-    let use_f = params[3];
-    let nf = n + n * use_f;
-    let m = params[5];
-    let tau = bitcast<f32>(params[6]);
+    let lp = loss_params();
+    let n = lp.n;
+    let d4 = lp.d4;
+    let nf = n + n * lp.use_f;
+    let m = lp.m;
+    let tau = lp.tau;
 
-    let k = wg.x * WG + lid.x;
+    let k = wg.x * MATRIX_WG + lid.x;
     if k >= d4 {
         return;
     }
     let j0 = wg.y * R;
-    let c0 = min(j0, nf - 1u);
-    let c1 = min(j0 + 1u, nf - 1u);
-    let c2 = min(j0 + 2u, nf - 1u);
-    let c3 = min(j0 + 3u, nf - 1u);
+    let cols = four_rows(j0, nf - 1u, 1u);
+    let c0 = cols.x;
+    let c1 = cols.y;
+    let c2 = cols.z;
+    let c3 = cols.w;
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);

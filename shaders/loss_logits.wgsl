@@ -10,42 +10,38 @@
 // multiple of 4). No workgroup memory and no barriers: the 4 anchor rows are the same for the
 // whole workgroup (cache-resident on a GPU, broadcast loads on a CPU rasteriser).
 
-// Every binding is read_write: cubecl may place several tensors in one wgpu buffer, and a
-// buffer bound read-only and read-write in one dispatch is a usage conflict.
+// Bindings read_write, constants and loss_params(): loss_common.wgsl.
 @group(0) @binding(0) var<storage, read_write> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> f: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> q: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> qmask: array<f32>;
 @group(0) @binding(5) var<storage, read_write> s: array<f32>;
-// n, d, k, use_f, two_sided, m, bits(tau), bits(beta)
 @group(0) @binding(6) var<storage, read_write> params: array<u32>;
 
-const WG: u32 = 64u;
-const R: u32 = 4u;
-const MASKED: f32 = -3.0e38;
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(MATRIX_WG, 1, 1)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let n = params[0];
-    let d4 = params[1] / 4u;
-    let nf = n + n * params[3];
-    let m = params[5];
-    let inv_tau = 1.0 / bitcast<f32>(params[6]);
+    let lp = loss_params();
+    let n = lp.n;
+    let d4 = lp.d4;
+    let nf = n + n * lp.use_f;
+    let m = lp.m;
+    let inv_tau = 1.0 / lp.tau;
 
-    let c = wg.x * WG + lid.x;
+    let c = wg.x * MATRIX_WG + lid.x;
     if c >= m {
         return;
     }
     let row0 = wg.y * R;
     // Rows past the end read the last row and are not stored.
-    let a0 = min(row0, n - 1u) * d4;
-    let a1 = min(row0 + 1u, n - 1u) * d4;
-    let a2 = min(row0 + 2u, n - 1u) * d4;
-    let a3 = min(row0 + 3u, n - 1u) * d4;
+    let rows = four_rows(row0, n - 1u, d4);
+    let a0 = rows.x;
+    let a1 = rows.y;
+    let a2 = rows.z;
+    let a3 = rows.w;
 
     var acc = vec4<f32>(0.0);
     if c < n {

@@ -8,30 +8,30 @@
 // Then the row is overwritten with the softmax P[i, c] = exp(s[i, c] - lse_i) (0 for the own
 // fraternal twin and masked slots): what the backward kernels read.
 
-// Every binding read_write: see loss_logits.wgsl.
+// Bindings read_write, constants and loss_params(): loss_common.wgsl.
 @group(0) @binding(0) var<storage, read_write> s: array<f32>;
 @group(0) @binding(1) var<storage, read_write> ratio: array<f32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(3) var<storage, read_write> params: array<u32>;
 
-const WG: u32 = 256u;
 const MASK_BELOW: f32 = -1.0e38;
 const NEG_HUGE: f32 = -3.4e38;
 
-var<workgroup> red_max: array<f32, 256>;
-var<workgroup> red_sum: array<f32, 256>;
+var<workgroup> red_max: array<f32, ROW_WG>;
+var<workgroup> red_sum: array<f32, ROW_WG>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(ROW_WG, 1, 1)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let n = params[0];
-    let use_f = params[3];
-    let two_sided = params[4];
-    let m = params[5];
-    let tau = bitcast<f32>(params[6]);
-    let beta = bitcast<f32>(params[7]);
+    let lp = loss_params();
+    let n = lp.n;
+    let use_f = lp.use_f;
+    let two_sided = lp.two_sided;
+    let m = lp.m;
+    let tau = lp.tau;
+    let beta = lp.beta;
 
     let i = wg.x;
     let t = lid.x;
@@ -41,7 +41,7 @@ fn main(
     // Online (max, sum of exp) over this thread's columns.
     var mx = NEG_HUGE;
     var sm = 0.0;
-    for (var c = t; c < m; c += WG) {
+    for (var c = t; c < m; c += ROW_WG) {
         let v = s[base + c];
         if c != own && v > MASK_BELOW {
             if v > mx {
@@ -55,7 +55,7 @@ fn main(
     red_max[t] = mx;
     red_sum[t] = sm;
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    for (var stride = ROW_WG / 2u; stride > 0u; stride = stride / 2u) {
         if t < stride {
             let m1 = red_max[t];
             let m2 = red_max[t + stride];
@@ -75,7 +75,7 @@ fn main(
     storageBarrier();
     workgroupBarrier();
 
-    for (var c = t; c < m; c += WG) {
+    for (var c = t; c < m; c += ROW_WG) {
         let v = s[base + c];
         var pv = 0.0;
         if c != own && v > MASK_BELOW {

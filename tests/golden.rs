@@ -1,5 +1,6 @@
 //! Parity with the PyTorch reference: token ids identical for the 24 golden sentences,
-//! embedding cosine >= 0.9999 on the CPU backend and >= 0.999 on wgpu (lavapipe in CI).
+//! embedding cosine >= 0.999999 on the CPU backend and on wgpu (lavapipe in CI): both
+//! measure 1.0000000 to 7 digits, so the bound leaves 1e-6 of headroom for float rounding.
 
 mod common;
 
@@ -45,12 +46,12 @@ fn check_embeddings(spec: DeviceSpec, min_cos: f64) {
 
 #[test]
 fn cpu_embeddings_match_the_reference() {
-    check_embeddings(DeviceSpec::Cpu, 0.9999);
+    check_embeddings(DeviceSpec::Cpu, 0.999_999);
 }
 
 #[test]
 fn wgpu_embeddings_match_the_reference() {
-    check_embeddings(DeviceSpec::Gpu(None), 0.999);
+    check_embeddings(DeviceSpec::Gpu(None), 0.999_999);
 }
 
 #[test]
@@ -79,11 +80,10 @@ fn length_grouped_encoding_gives_the_same_vectors_in_input_order() {
     let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     let lengths: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.len()).collect();
     assert!(lengths.len() > 3, "the golden sentences should differ in length: {lengths:?}");
-    let whole = iftcl::encoder::encode(&enc.model, &enc.head, &rows, &dev).into_data().try_to_vec::<f32>().unwrap();
+    let whole = iftcl::model::encode(&enc.model, &enc.head, &rows, &dev).into_data().try_to_vec::<f32>().unwrap();
     for buckets in [1, 2, 3, 4] {
-        let grouped = iftcl::encoder::encode_bucketed(&enc.model, &enc.head, &rows, &dev, buckets).into_data().try_to_vec::<f32>().unwrap();
+        let grouped = iftcl::model::encode_grouped(&enc.model, &enc.head, &rows, &dev, buckets).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(grouped.len(), whole.len());
-        let worst = whole.iter().zip(&grouped).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "{buckets} groups: max difference {worst}");
+        iftcl::compare::assert_close(&format!("{buckets} groups"), &grouped, &whole, 1e-5);
     }
 }

@@ -118,5 +118,8 @@ pub fn model_copy(tag: &str) -> TempDir {
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    // A NaN anywhere fails here, with its index, instead of making a comparison false or true
+    // by accident.
+    iftcl::compare::max_abs_diff(a, b).unwrap_or_else(|e| panic!("cosine: {e}"));
     iftcl::eval::cosine(a, b)
 }

@@ -15,10 +15,39 @@ for (const [what, p] of [["the model (run scripts/fetch-model.sh)", modelDir], [
 }
 export const golden = JSON.parse(readFileSync(goldenPath, "utf8"));
 
+/// Throws on the first NaN or infinity of `a` or `b`, naming its index and side: no tolerance
+/// check may pass on NaN (the same rule as the Rust side's iftcl::compare).
+export function checkFinite(a, b) {
+  if (a.length !== b.length) throw new Error(`compared vectors of different lengths: ${a.length} and ${b.length}`);
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw new Error(`entry ${i} of the value is ${a[i]} (not finite)`);
+    if (!Number.isFinite(b[i])) throw new Error(`entry ${i} of the reference is ${b[i]} (not finite)`);
+  }
+}
+
+/// Cosine similarity; throws on NaN or infinity (see checkFinite).
 export function cosine(a, b) {
+  checkFinite(a, b);
   let dot = 0, na = 0, nb = 0;
   for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
   return dot / Math.sqrt(na * nb);
+}
+
+/// max |a − b|; throws on NaN or infinity (see checkFinite).
+export function maxAbsDiff(a, b) {
+  checkFinite(a, b);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/// The tensor names and shapes of a safetensors file (its JSON header).
+export function safetensorsHeader(bytes) {
+  const view = Buffer.from(bytes.buffer ? bytes.buffer : bytes, bytes.byteOffset || 0, bytes.byteLength ?? bytes.length);
+  const n = Number(view.readBigUInt64LE(0));
+  const header = JSON.parse(view.subarray(8, 8 + n).toString("utf8"));
+  delete header.__metadata__;
+  return header;
 }
 
 /// The model folder's files as bytes, keyed as Encoder.load takes them.

@@ -8,11 +8,14 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { web, golden, dataDir, serveDemo, cosine } from "./common.mjs";
+import { web, golden, dataDir, modelDir, serveDemo, cosine, maxAbsDiff, safetensorsHeader } from "./common.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const BASE_FLAGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
 const results = path.join(web, "test-results");
+// Three steps at the page's lr 1e-5 move a golden embedding by more than this (max abs; the
+// figure each run prints); float noise between two embeddings of the same weights is 0.
+const FINE_TUNE_MOVES_AT_LEAST = 1e-5;
 let server;
 let port;
 
@@ -73,13 +76,25 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     const shown = Number(await page.textContent("#pair-score"));
     assert.ok(Math.abs(shown - golden.cosine_0_1) < 1e-3, `${label}: shown ${shown}, golden ${golden.cosine_0_1}`);
 
-    // Speed: embeddings/s on STS-B dev sentences.
-    const sentences = stsbDev(speedSentences);
-    const perSecond = await page.evaluate(async (texts) => {
+    // Speed: embeddings/s on STS-B dev sentences, with four golden sentences among them. Every
+    // vector is finite and of unit length, and the golden ones match the reference wherever
+    // they sit in the batch.
+    const sentences = [...golden.sentences.slice(0, 4), ...stsbDev(speedSentences - 4)];
+    const { perSecond, vectors } = await page.evaluate(async (texts) => {
       const t = performance.now();
-      await window.iftclEncoder.embed(texts);
-      return texts.length / ((performance.now() - t) / 1000);
+      const out = await window.iftclEncoder.embed(texts);
+      const perSecond = texts.length / ((performance.now() - t) / 1000);
+      return { perSecond, vectors: out.map((v) => Array.from(v)) };
     }, sentences);
+    assert.equal(vectors.length, sentences.length);
+    vectors.forEach((v, i) => {
+      const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0)); // NaN fails the check below
+      assert.ok(Math.abs(norm - 1) < 1e-4, `${label}: sentence ${i} has norm ${norm}`);
+    });
+    for (let i = 0; i < 4; i++) {
+      const c = cosine(vectors[i], golden.embeddings[i]);
+      assert.ok(c >= 0.9999, `${label}: golden sentence ${i} in a batch of ${sentences.length}: cosine ${c} to the reference`);
+    }
 
     if (bufferLimitCheck) {
       // A step whose feed-forward activation outgrows the device's largest buffer is refused
@@ -131,8 +146,25 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     // The tuned weights embed: the pair's similarity stays finite and moves only a little after
     // a few steps at lr 1e-5 (NaN weights once passed a finite-loss check on WebGPU).
     assert.ok(Number.isFinite(pairAfter) && Math.abs(pairAfter - pairBefore) < 0.05, `${label}: pair similarity ${pairBefore} -> ${pairAfter}`);
+    // The fine-tune changed the model: the tuned embeddings of four golden sentences are
+    // further from where they started (the vectors above, this device's own) than float noise
+    // (measured: printed below; untuned, the difference is 0), and still close to it.
     const tuned = await page.evaluate(async (g) => (await window.iftclEncoder.embed(g)).map((v) => Array.from(v)), golden.sentences.slice(0, 4));
+    const moved = Math.max(...tuned.map((v, i) => maxAbsDiff(v, vectors[i])));
+    console.log(`${label}: ${fineTune.steps} fine-tune steps moved the golden embeddings by ${moved.toExponential(2)} (max abs)`);
+    assert.ok(moved > FINE_TUNE_MOVES_AT_LEAST, `${label}: the fine-tune moved the embeddings by only ${moved}`);
     tuned.forEach((v, i) => assert.ok(cosine(v, golden.embeddings[i]) > 0.95, `${label}: sentence ${i} after fine-tuning: cosine ${cosine(v, golden.embeddings[i])} to the start`));
+
+    // "Download model.safetensors": the tuned weights, in the layout of the model's own file.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+    const bytes = readFileSync(await download.path());
+    const start = readFileSync(path.join(modelDir, "model.safetensors"));
+    assert.equal(download.suggestedFilename(), "model.safetensors");
+    assert.equal(bytes.length, start.length, `${label}: exported ${bytes.length} bytes, the model has ${start.length}`);
+    const [got, want] = [safetensorsHeader(bytes), safetensorsHeader(start)];
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+    for (const [name, t] of Object.entries(want)) assert.deepEqual(got[name].shape, t.shape, name);
+    assert.ok(!bytes.equals(start), `${label}: the exported weights are the untuned ones`);
     await page.screenshot({ path: path.join(results, `demo-${label}.png`), fullPage: true });
     const figures = {
       path: label,

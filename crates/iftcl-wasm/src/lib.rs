@@ -18,16 +18,15 @@
 //! message by `console_error_panic_hook` and surfaces as an exception).
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::Path;
 use std::rc::Rc;
 
 use iftcl::burn::tensor::Tensor;
-use iftcl::config::{SentenceBertConfig, StModule};
 use iftcl::eval::cosine;
 use iftcl::train::memory::human_bytes;
 use iftcl::train::fused::FusedLoss;
 use iftcl::train::{FineTuner, TrainConfig};
-use iftcl::{ModelFiles, SentenceEncoder};
+use iftcl::{ModelFiles, RawModelFiles, SentenceEncoder};
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -106,26 +105,15 @@ async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> {
     if !files.is_object() {
         return Err(js_err("Encoder.load", "expects { config, weights, tokenizer, pooling?, modules?, sentenceBertConfig? }"));
     }
-    let config = required(files, "config", "config.json").await?;
-    let weights = required(files, "weights", "model.safetensors").await?;
-    let tokenizer = required(files, "tokenizer", "tokenizer.json").await?;
-    let pooling = file_bytes(files, "pooling").await?;
-    let normalize = match file_bytes(files, "modules").await? {
-        Some(bytes) => {
-            let modules: Vec<StModule> = serde_json::from_slice(&bytes).map_err(|e| js_err("modules.json", e))?;
-            modules.iter().any(|m| m.kind.ends_with("Normalize"))
-        }
-        // Without modules.json: normalised, like the default model.
-        None => true,
+    let raw = RawModelFiles {
+        config: required(files, "config", "config.json").await?,
+        weights: required(files, "weights", "model.safetensors").await?,
+        tokenizer: required(files, "tokenizer", "tokenizer.json").await?,
+        modules: file_bytes(files, "modules").await?,
+        pooling: file_bytes(files, "pooling").await?,
+        sentence_bert_config: file_bytes(files, "sentenceBertConfig").await?,
     };
-    let (max_seq_length, lower_case) = match file_bytes(files, "sentenceBertConfig").await? {
-        Some(bytes) => {
-            let s: SentenceBertConfig = serde_json::from_slice(&bytes).map_err(|e| js_err("sentence_bert_config.json", e))?;
-            (Some(s.max_seq_length), s.do_lower_case)
-        }
-        None => (None, false),
-    };
-    Ok(ModelFiles { config, weights, tokenizer, pooling, max_seq_length, lower_case, normalize, origin: PathBuf::from("<browser>") })
+    ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))
 }
 
 fn texts_of(texts: Array, what: &str) -> Result<Vec<String>, JsValue> {

@@ -123,4 +123,10 @@ impl Error {
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { action, path: path.into(), source }
     }
+
+    /// An [`Error::Execution`] from a backend's error (a failed read-back or sync), which
+    /// burn reports through `Debug` only.
+    pub fn execution(source: impl std::fmt::Debug) -> Self {
+        Error::Execution(format!("{source:?}"))
+    }
 }

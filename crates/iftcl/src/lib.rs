@@ -1,25 +1,42 @@
-//! iftcl: sentence encoders trained and run with the IFTCL recipe on any GPU through wgpu, with
-//! a CPU fallback.
+//! iftcl: sentence encoders trained and run with the IFTCL recipe (Identical and Fraternal
+//! Twins contrastive learning) on any GPU through wgpu, with a CPU fallback.
 //!
 //! - [`SentenceEncoder`]: load a BERT-family model folder (Hugging Face + sentence-transformers
 //!   layout), embed sentences, save.
 //! - [`device`]: `auto | cpu | gpu | gpu:N` selection and the adapter listing.
+//! - [`train`]: the IFTCL trainer ([`train::train`]) and in-memory fine-tuning
+//!   ([`train::FineTuner`]).
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`]: throughput measurements printed by `iftcl bench`.
+//!
+//! ```no_run
+//! use iftcl::{DeviceSpec, SentenceEncoder, device, eval::cosine};
+//! # fn main() -> iftcl::Result<()> {
+//! let selected = device::select(DeviceSpec::Cpu)?;
+//! let encoder = SentenceEncoder::load("models/all-MiniLM-L6-v2".as_ref(), &selected.device)?;
+//! let v = encoder.embed(&["A man is playing a guitar.", "A man plays the guitar on stage."])?;
+//! println!("{:.4}", cosine(&v[0], &v[1]));
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
 
 pub mod bench;
-pub mod config;
+pub mod compare;
 pub mod device;
 pub mod diagnose;
 pub mod encoder;
 pub mod error;
 pub mod eval;
+pub mod hash;
+pub mod hf_config;
 pub mod model;
 pub mod tokenize;
 pub mod train;
 
 pub use burn;
 pub use device::{DeviceSpec, SelectedDevice};
-pub use encoder::{Head, ModelFiles, SentenceEncoder};
+pub use encoder::{Head, SentenceEncoder};
 pub use error::{Error, Result};
+pub use model::{ModelFiles, RawModelFiles};

@@ -2,14 +2,19 @@
 //! dropout: active when the module is in training mode on an autodiff device, off otherwise.
 
 use burn::module::Module;
-use super::dropout::dropout;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::Tensor;
+use burn::tensor::activation::softmax;
+use burn::tensor::Device;
 
+use super::activation::activation_with;
+use super::batch::PaddedBatch;
+use super::dropout::dropout;
+use super::op_path::OpPath;
+use super::rows::Rows;
 use super::weights::ParamIo;
-use crate::config::{BertConfig, HiddenAct};
 use crate::error::Result;
+use crate::hf_config::{BertConfig, HiddenAct};
 
 /// Word, position and token-type embeddings, summed, normalised and dropped out.
 #[derive(Module, Debug)]
@@ -36,8 +41,9 @@ pub struct BertLayer {
     hidden_dropout: Dropout,
     attn_dropout: Dropout,
     heads: usize,
-    /// 0 = exact GELU, 1 = tanh GELU, 2 = ReLU (a plain integer so the module derive stores it).
-    act: usize,
+    /// The feed-forward activation.
+    #[module(skip)]
+    act: HiddenAct,
 }
 
 /// The whole encoder: token ids in, one hidden state per token out.
@@ -67,11 +73,7 @@ impl BertModel {
             norm: norm(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         };
-        let act = match config.hidden_act {
-            HiddenAct::Gelu => 0,
-            HiddenAct::GeluTanh => 1,
-            HiddenAct::Relu => 2,
-        };
+        let act = config.hidden_act;
         let layers = (0..config.num_hidden_layers)
             .map(|_| BertLayer {
                 query: linear(h, h, device),
@@ -114,136 +116,36 @@ impl BertModel {
         Ok(())
     }
 
-    /// Token states for a padded batch.
-    ///
-    /// - `ids`: `[batch, len]` token ids.
-    /// - `mask`: `[batch, len]`, 1.0 for real tokens and 0.0 for padding.
-    /// - returns `[batch, len, hidden]`; on the CPU the states of padding positions are zeros
-    ///   (see [`Rows`]), elsewhere they are computed like any token's. Pooling masks them out
-    ///   either way.
-    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
-        let pack = matches!(OpPath::for_device(&ids.device()), OpPath::Host | OpPath::HostAutodiff);
-        self.forward_rows(ids, mask, pack)
+    /// Token states for a padded batch: `[batch, len, hidden]`. On the CPU the states of
+    /// padding positions are zeros (packed rows, see [`super::rows`]), elsewhere they are
+    /// computed like any token's. Pooling masks them out either way.
+    pub fn forward(&self, batch: &PaddedBatch) -> Tensor<3> {
+        let pack = OpPath::for_device(&batch.ids.device()).packs();
+        self.forward_rows(batch, pack)
     }
 
-    /// [`Self::forward`], computing only the real tokens' rows when `pack` (see [`Rows`]).
-    pub(crate) fn forward_rows(&self, ids: Tensor<2, Int>, mask: Tensor<2>, pack: bool) -> Tensor<3> {
-        let [batch, len] = ids.dims();
+    /// [`Self::forward`], computing only the real tokens' rows when `pack`.
+    pub(crate) fn forward_rows(&self, batch: &PaddedBatch, pack: bool) -> Tensor<3> {
+        let [n, len] = batch.dims();
         let e = &self.embeddings;
         // Positions are 0..len and every token type is 0 for single sentences: slicing the
         // tables avoids two gathers and gives the same gradients.
         let pos = e.position.weight.val().slice([0..len]).unsqueeze::<3>();
         let typ = e.token_type.weight.val().slice([0..1]).unsqueeze::<3>();
-        let x = e.word.forward(ids) + pos + typ;
+        let x = e.word.forward(batch.ids.clone()) + pos + typ;
         let device = x.device();
         let hidden = x.dims()[2];
         let path = OpPath::for_device(&device);
-        let rows = Rows::new(&mask, batch, len, pack);
-        let x = rows.pack(x.reshape([batch * len, hidden]));
+        let rows = Rows::new(&batch.lengths, len, pack, &device);
+        let x = rows.pack(x.reshape([n * len, hidden]));
         let mut x = dropout(&e.dropout, e.norm.forward(x), path);
         // Additive attention bias: 0 for tokens, a large negative number for padding.
-        let bias = (mask - 1.0).mul_scalar(1e9).reshape([batch, 1, 1, len]);
+        let bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([n, 1, 1, len]);
         for layer in &self.layers {
             x = layer.forward(x, bias.clone(), &rows, path);
         }
-        rows.unpack(x).reshape([batch, len, hidden])
+        rows.unpack(x).reshape([n, len, hidden])
     }
-}
-
-/// Which rows of the `[batch·len, hidden]` token states the row-wise parts of a layer (dense
-/// layers, LayerNorm, GELU, dropout) compute. On the CPU only real tokens: padding is about a
-/// fifth of a training step's tokens even after length bucketing, and all of it went through
-/// every matrix product. Attention alone needs the padded `[batch, len]` layout, so its query,
-/// key and value rows are scattered into zeros before it and its output rows gathered back
-/// after it (a copy each, against a quarter of a layer's multiply-adds saved on a SentEval
-/// batch). GPUs keep every row, as before (not measured there yet).
-struct Rows {
-    /// Positions of the real tokens in `[batch·len]`, when some rows are padding and this
-    /// device packs.
-    real: Option<Tensor<1, Int>>,
-    padded: usize,
-}
-
-impl Rows {
-    fn new(mask: &Tensor<2>, batch: usize, len: usize, pack: bool) -> Self {
-        let padded = batch * len;
-        let real = pack
-            .then(|| mask.to_data().iter::<f32>().enumerate().filter(|(_, m)| *m > 0.5).map(|(i, _)| i as i64).collect::<Vec<_>>())
-            .filter(|real| !real.is_empty() && real.len() < padded)
-            .map(|real| {
-                let n = real.len();
-                Tensor::<1, Int>::from_data(TensorData::new(real, [n]), &mask.device())
-            });
-        Rows { real, padded }
-    }
-
-    /// `[batch·len, w]` → the rows this device computes.
-    fn pack(&self, x: Tensor<2>) -> Tensor<2> {
-        match &self.real {
-            Some(real) => x.select(0, real.clone()),
-            None => x,
-        }
-    }
-
-    /// The rows this device computes → `[batch·len, w]`, zeros at padding.
-    fn unpack(&self, x: Tensor<2>) -> Tensor<2> {
-        match &self.real {
-            Some(real) => {
-                let w = x.dims()[1];
-                Tensor::zeros([self.padded, w], &x.device()).select_assign(0, real.clone(), x, IndexingUpdateOp::Add)
-            }
-            None => x,
-        }
-    }
-}
-
-/// How the feed-forward GELU (and dropout, see `dropout.rs`) is computed on a device, decided
-/// once per forward pass.
-/// - `Host`: CPU inference, the vectorised host GELU (see `gelu.rs`).
-/// - `HostAutodiff`: CPU training, the same GELU with a host-computed derivative, and dropout
-///   masks drawn on the host.
-/// - `Burn`: GPU inference, burn's ops.
-/// - `Composed`: GPU training, GELU written in tensor ops (`gelu.rs` says why: burn's GELU
-///   backward is NaN for large inputs on browser WebGPU).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpPath {
-    Host,
-    HostAutodiff,
-    Burn,
-    Composed,
-}
-
-impl OpPath {
-    pub fn for_device(device: &Device) -> Self {
-        let cpu = device.clone().inner() == Device::flex();
-        match (cpu, device.is_autodiff()) {
-            (true, false) => Self::Host,
-            (true, true) => Self::HostAutodiff,
-            (false, true) => Self::Composed,
-            (false, false) => Self::Burn,
-        }
-    }
-}
-
-/// The feed-forward activation (`act`: 0 exact GELU, 1 tanh GELU, 2 ReLU) computed the way
-/// `path` says (see [`OpPath`]).
-pub fn activation_with<const D: usize>(x: Tensor<D>, act: usize, path: OpPath) -> Tensor<D> {
-    use OpPath::*;
-    match (act, path) {
-        (0, Host) => super::gelu::gelu_host(x),
-        (0, HostAutodiff) => super::gelu::gelu_host_autodiff(x),
-        (0, Composed) => super::gelu::gelu_composed(x),
-        (0, _) => gelu(x),
-        (1, Composed) => super::gelu::gelu_tanh_composed(x),
-        (1, _) => gelu_approximate(x),
-        _ => relu(x),
-    }
-}
-
-/// [`activation_with`] on the path of `x`'s device.
-pub fn activation<const D: usize>(x: Tensor<D>, act: usize) -> Tensor<D> {
-    let path = OpPath::for_device(&x.device());
-    activation_with(x, act, path)
 }
 
 impl BertLayer {
@@ -274,19 +176,17 @@ impl BertLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PoolingMode;
+    use crate::hf_config::PoolingMode;
+    use crate::model::batch::pad_batch;
     use crate::model::pooling::pool;
     use burn::optim::GradientsParams;
+    use burn::tensor::TensorData;
 
     /// Three sentences of 5, 2 and 4 tokens (padded to 5) for the tiny encoder.
-    fn batch(device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
-        let lens = [5usize, 2, 4];
-        let ids: Vec<i64> = (0..15).map(|i| if i % 5 < lens[i / 5] { (i as i64 * 7 + 3) % 30 } else { 0 }).collect();
-        let mask: Vec<f32> = (0..15).map(|i| if i % 5 < lens[i / 5] { 1.0 } else { 0.0 }).collect();
-        (
-            Tensor::from_data(TensorData::new(ids, [3, 5]), device),
-            Tensor::from_data(TensorData::new(mask, [3, 5]), device),
-        )
+    fn batch(device: &Device) -> PaddedBatch {
+        let rows: Vec<Vec<u32>> = [5u32, 2, 4].iter().enumerate().map(|(r, &n)| (0..n).map(|t| ((r as u32 * 5 + t) * 7 + 3) % 30).collect()).collect();
+        let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+        pad_batch(&refs, 0, device)
     }
 
     fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -297,12 +197,12 @@ mod tests {
     fn packed_rows_give_the_same_token_states_and_zeros_at_padding() {
         let device = Device::flex();
         let model = BertModel::init(&crate::diagnose::tiny_config(), &device);
-        let (ids, mask) = batch(&device);
-        let packed = vals(model.forward_rows(ids.clone(), mask.clone(), true));
-        let full = vals(model.forward_rows(ids.clone(), mask.clone(), false));
+        let b = batch(&device);
+        let packed = vals(model.forward_rows(&b, true));
+        let full = vals(model.forward_rows(&b, false));
         // `forward` packs on the CPU.
-        assert_eq!(vals(model.forward(ids, mask.clone())), packed);
-        let m = vals(mask);
+        assert_eq!(vals(model.forward(&b)), packed);
+        let m = vals(b.mask);
         let mut real = 0;
         for (i, (p, f)) in packed.iter().zip(&full).enumerate() {
             if m[i / 16] > 0.5 {
@@ -322,8 +222,8 @@ mod tests {
         let start = BertModel::init(&crate::diagnose::tiny_config(), &Device::flex());
         let grads = |pack: bool| {
             let model = start.clone().train().fork(&device).set_require_grad(true).train();
-            let (ids, mask) = batch(&device);
-            let pooled = pool(model.forward_rows(ids, mask.clone(), pack), mask, PoolingMode::Mean);
+            let b = batch(&device);
+            let pooled = pool(model.forward_rows(&b, pack), b.mask.clone(), PoolingMode::Mean);
             let weights = Tensor::<2>::from_data(TensorData::new((0..48).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), [3, 16]), &device);
             let grads = GradientsParams::from_grads((pooled * weights).sum().backward(), &model);
             let l = &model.layers[0];

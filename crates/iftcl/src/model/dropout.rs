@@ -12,7 +12,8 @@ use burn::nn::Dropout;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::cell::Cell;
 
-use super::bert::OpPath;
+use super::op_path::OpPath;
+use crate::hash::{fmix32, mix};
 
 thread_local! {
     /// (seed of the current step, dropout calls made since it was set).
@@ -30,18 +31,8 @@ fn next_key() -> u64 {
     STREAM.with(|s| {
         let (seed, calls) = s.get();
         s.set((seed, calls + 1));
-        crate::train::data::mix(seed, calls)
+        mix(seed, calls)
     })
-}
-
-/// MurmurHash3's 32-bit finaliser: a bijection with full avalanche.
-#[inline]
-fn fmix32(mut h: u32) -> u32 {
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
 }
 
 /// `n` mask values for drop probability `prob` under `key`: 1/(1 − prob) with probability

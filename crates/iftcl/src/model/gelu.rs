@@ -134,27 +134,7 @@ mod tests {
         let t = Tensor::<2>::from_data(TensorData::new(values.clone(), [1, values.len()]), &device);
         let a = gelu_host(t.clone()).try_into_vec_as::<f32>().unwrap();
         let b = gelu(t).try_into_vec_as::<f32>().unwrap();
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 2e-6, "largest difference {worst}");
-    }
-
-    #[test]
-    fn every_activation_path_gives_the_same_values() {
-        use crate::model::bert::{OpPath, activation_with};
-        let device = Device::flex();
-        assert_eq!(OpPath::for_device(&device), OpPath::Host);
-        assert_eq!(OpPath::for_device(&device.clone().autodiff()), OpPath::HostAutodiff);
-        let values: Vec<f32> = (0..801).map(|i| (i as f32 - 400.0) / 20.0).collect();
-        let t = Tensor::<2>::from_data(TensorData::new(values.clone(), [1, values.len()]), &device);
-        for act in [0, 1] {
-            let burn = activation_with(t.clone(), act, OpPath::Burn).try_into_vec_as::<f32>().unwrap();
-            for path in [OpPath::Host, OpPath::HostAutodiff, OpPath::Composed] {
-                // The host path has only the exact GELU; for the tanh form it falls back to burn's.
-                let got = activation_with(t.clone(), act, path).try_into_vec_as::<f32>().unwrap();
-                let worst = got.iter().zip(&burn).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-                assert!(worst < 2e-5, "act {act}, {path:?}: largest difference {worst}");
-            }
-        }
+        crate::compare::assert_close("host GELU vs burn's", &a, &b, 2e-6);
     }
 
     #[test]
@@ -165,22 +145,5 @@ mod tests {
             let tolerance = 4e-7 * want + 1e-37;
             assert!((got - want).abs() <= tolerance, "e^{a}: {got} vs {want}");
         }
-    }
-
-    #[test]
-    fn cpu_training_gelu_has_burns_gradient() {
-        use crate::model::bert::{OpPath, activation_with};
-        let device = Device::flex().autodiff();
-        let values: Vec<f32> = (0..801).map(|i| (i as f32 - 400.0) / 20.0).collect();
-        let weights: Vec<f32> = (0..801).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-        let grad_of = |path| {
-            let x = Tensor::<2>::from_data(TensorData::new(values.clone(), [1, values.len()]), &device).require_grad();
-            let w = Tensor::<2>::from_data(TensorData::new(weights.clone(), [1, weights.len()]), &device);
-            let grads = (activation_with(x.clone(), 0, path) * w).sum().backward();
-            x.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap()
-        };
-        let (ours, burn) = (grad_of(OpPath::HostAutodiff), grad_of(OpPath::Burn));
-        let worst = ours.iter().zip(&burn).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 2e-6, "largest gradient difference {worst}");
     }
 }

@@ -1,10 +1,25 @@
-//! The encoder: transformer, pooling, checkpoint I/O.
+//! The encoder: transformer, pooling, batching, weights and model folders.
+//!
+//! - [`bert`]: the transformer ([`BertModel`]); [`rows`] and [`op_path`] say which rows and
+//!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
+//!   the row-wise parts with CPU-specific paths.
+//! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
+//! - [`pooling`]: token states to one vector per sentence.
+//! - [`weights`]: `model.safetensors` in and out; [`folder`]: whole model folders.
 
+pub mod activation;
+pub mod batch;
 pub mod bert;
 pub mod dropout;
+pub mod folder;
 pub mod gelu;
+pub mod op_path;
 pub mod pooling;
+pub(crate) mod rows;
 pub(crate) mod weights;
 
+pub use batch::{PaddedBatch, encode, encode_grouped, pad_batch};
 pub use bert::BertModel;
+pub use folder::{FolderContents, ModelFiles, RawModelFiles};
+pub use op_path::OpPath;
 pub use pooling::{l2_normalize, pool};

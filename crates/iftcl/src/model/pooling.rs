@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::config::PoolingMode;
+use crate::hf_config::PoolingMode;
 
 /// Pools token states into one vector per sentence.
 ///

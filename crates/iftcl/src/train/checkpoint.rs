@@ -12,10 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::hippocampus::QueueState;
-use crate::config::{BertConfig, read_json, write_json};
-use crate::encoder::{Head, fresh_partial, replace_dir, write_model_files};
 use crate::error::{Error, Result};
-use crate::model::BertModel;
+use crate::hf_config::{read_json, write_json};
+use crate::model::folder::{FolderContents, fresh_partial, replace_dir};
 
 /// File names inside a checkpoint.
 pub const STATE_FILE: &str = "trainer_state.json";
@@ -43,16 +42,8 @@ pub struct TrainerState {
 
 /// Everything one checkpoint holds.
 pub struct Checkpoint<'a> {
-    /// The trained encoder.
-    pub model: &'a BertModel,
-    /// Its config.json.
-    pub bert_config: &'a BertConfig,
-    /// Pooling/normalisation.
-    pub head: Head,
-    /// max_seq_length written for inference.
-    pub max_seq_length: usize,
-    /// tokenizer.json bytes.
-    pub tokenizer_json: &'a [u8],
+    /// The model folder's contents: transformer, config, head, tokenizer.
+    pub model: FolderContents<'a>,
     /// Optimizer (None for a model-only `best/`).
     pub optimizer: Option<&'a ModuleOptimizer>,
     /// Loop state.
@@ -67,7 +58,7 @@ impl Checkpoint<'_> {
     /// Writes the checkpoint atomically to `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let tmp = fresh_partial(dir)?;
-        write_model_files(self.model, self.bert_config, self.head, self.max_seq_length, self.tokenizer_json, &tmp)?;
+        self.model.write_into(&tmp)?;
         if let Some(optim) = self.optimizer {
             let bytes = optim.into_bytes().map_err(|e| Error::Execution(format!("serialising the optimizer: {e:?}")))?;
             let p = tmp.join(OPTIMIZER_FILE);
@@ -89,6 +80,7 @@ impl Checkpoint<'_> {
 }
 
 /// A checkpoint read back for resuming.
+#[derive(Debug)]
 pub struct Resumed {
     /// Loop state.
     pub state: TrainerState,

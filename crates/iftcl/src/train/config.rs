@@ -146,10 +146,17 @@ impl TrainConfig {
         }
     }
 
+    /// The loss as it runs on `device` for embeddings `width` wide: `--fused-loss` resolved
+    /// (the fused kernels on wgpu devices when auto or on, the plain ops otherwise).
+    pub fn objective_on(&self, device: &burn::tensor::Device, width: usize) -> Result<Objective> {
+        let fused = self.fused_loss.resolve(super::fused::kernels_available(device), width)?;
+        Ok(Objective { fused, ..self.objective() })
+    }
+
     /// The memory a step of `batch` sentences takes with these settings (two encoder passes per
     /// sentence, three with fraternal twins, at most `max_len` tokens each) on a model of shape
     /// `model`; see [`super::memory`].
-    pub fn step_memory(&self, model: &crate::config::BertConfig, batch: usize) -> super::memory::StepMemory {
+    pub fn step_memory(&self, model: &crate::hf_config::BertConfig, batch: usize) -> super::memory::StepMemory {
         let views = if self.objective().needs_fraternal() { 3 } else { 2 };
         super::memory::step_memory(model, batch, views, self.max_len)
     }

@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+use crate::hash::mix;
 
 /// An indexed corpus file.
 #[derive(Debug, Clone)]
@@ -23,14 +24,6 @@ pub struct Corpus {
     spans: Vec<(u64, u32)>,
     /// Blank lines skipped.
     pub blank_lines: usize,
-}
-
-/// Mixes a seed with a counter into a new seed (SplitMix64's finaliser).
-pub fn mix(seed: u64, counter: u64) -> u64 {
-    let mut z = seed ^ counter.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 impl Corpus {

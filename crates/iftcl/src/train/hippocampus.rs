@@ -118,7 +118,7 @@ impl Hippocampus {
         let values = if self.capacity == 0 {
             Vec::new()
         } else {
-            self.buffer.clone().try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?
+            self.buffer.clone().try_into_vec_as::<f32>().map_err(Error::execution)?
         };
         Ok(QueueState {
             values,

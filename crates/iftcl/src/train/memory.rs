@@ -13,7 +13,7 @@
 //!
 //! It errs on the high side: burn frees what it can earlier than this assumes.
 
-use crate::config::BertConfig;
+use crate::hf_config::BertConfig;
 
 /// Bytes per value (f32 throughout training).
 const F32: u64 = 4;

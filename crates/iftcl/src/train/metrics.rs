@@ -1,22 +1,103 @@
-//! Watching a run: metrics as JSONL (`metrics.jsonl`) and loss / STS-B dev curves as SVG
+//! Watching a run: what each step and evaluation reports, the observer that receives it, and the
+//! log: metrics as JSONL (`metrics.jsonl`) and loss / STS-B dev curves as SVG
 //! (`curves.svg`) next to the checkpoints.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
 use serde::Serialize;
 
-use super::trainer::{EvalMetrics, StepMetrics};
 use crate::error::{Error, Result};
+
+/// One logged training step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepMetrics {
+    /// Steps completed (1-based).
+    pub step: u64,
+    /// Total steps.
+    pub total_steps: u64,
+    /// L.
+    pub loss: f64,
+    /// L_nce.
+    pub nce: f64,
+    /// L_twins (twins loss only).
+    pub twins: Option<f64>,
+    /// Learning rate used by this step.
+    pub lr: f64,
+    /// Queue entries used as negatives.
+    pub queue_used: usize,
+    /// Sentences per second of this step (three views per sentence for twins).
+    pub sentences_per_s: f64,
+    /// Seconds since the run (or the resume) started.
+    pub elapsed_s: f64,
+}
+
+/// One STS-B dev evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalMetrics {
+    /// Steps completed.
+    pub step: u64,
+    /// STS-B dev Spearman × 100.
+    pub stsb_dev: f64,
+    /// Whether this is the best so far (saved to `best/`); never for step 0, the start model's
+    /// score, which is logged before training as the baseline.
+    pub best: bool,
+}
+
+/// Receives progress (the CLI draws a progress bar with it).
+pub trait TrainObserver {
+    /// The run starts at `start_step` of `total_steps`.
+    fn on_start(&mut self, _start_step: u64, _total_steps: u64, _device: &str) {}
+    /// A step finished.
+    fn on_step(&mut self, _m: &StepMetrics) {}
+    /// An evaluation finished.
+    fn on_eval(&mut self, _e: &EvalMetrics) {}
+    /// A checkpoint was written.
+    fn on_checkpoint(&mut self, _dir: &Path) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl TrainObserver for Quiet {}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub steps: u64,
+    /// Last loss.
+    pub last_loss: f64,
+    /// Best STS-B dev and its step.
+    pub best_dev: Option<(f64, u64)>,
+    /// Folder of the last checkpoint.
+    pub last_dir: PathBuf,
+    /// Folder of the best model (the last one when there was no evaluation).
+    pub best_dir: PathBuf,
+    /// Every step's metrics of this invocation.
+    pub history: Vec<StepMetrics>,
+}
 
 /// The metrics file of a run, and the series the curves are drawn from.
 #[derive(Debug)]
 pub struct MetricsLog {
     path: PathBuf,
     curves: PathBuf,
-    losses: Vec<(u64, f64)>,
+    losses: Vec<LossPoint>,
     evals: Vec<(u64, f64)>,
+}
+
+/// One logged step's loss and its terms, as the curves plot them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossPoint {
+    /// Steps completed.
+    pub step: u64,
+    /// L.
+    pub total: f64,
+    /// L_nce.
+    pub nce: f64,
+    /// L_twins (absent for `infonce`).
+    pub twins: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +123,12 @@ impl MetricsLog {
                     continue;
                 }
                 match v["kind"].as_str() {
-                    Some("step") => log.losses.push((step, v["loss"].as_f64().unwrap_or(f64::NAN))),
+                    Some("step") => log.losses.push(LossPoint {
+                        step,
+                        total: v["loss"].as_f64().unwrap_or(f64::NAN),
+                        nce: v["nce"].as_f64().unwrap_or(f64::NAN),
+                        twins: v["twins"].as_f64(),
+                    }),
                     Some("eval") => log.evals.push((step, v["stsb_dev"].as_f64().unwrap_or(f64::NAN))),
                     _ => {}
                 }
@@ -62,7 +148,7 @@ impl MetricsLog {
 
     /// Records a step.
     pub fn step(&mut self, m: &StepMetrics) -> Result<()> {
-        self.losses.push((m.step, m.loss));
+        self.losses.push(LossPoint { step: m.step, total: m.loss, nce: m.nce, twins: m.twins });
         self.append("step", m)
     }
 
@@ -72,57 +158,8 @@ impl MetricsLog {
         self.append("eval", e)
     }
 
-    /// Redraws `curves.svg`: training loss (and its 20-step moving average), STS-B dev.
+    /// Redraws `curves.svg`: the training loss and its terms, STS-B dev from step 0.
     pub fn write_curves(&self) -> Result<()> {
-        draw(&self.curves, &self.losses, &self.evals).map_err(|e| Error::Execution(format!("drawing {}: {e}", self.curves.display())))
+        super::curves::draw(&self.curves, &self.losses, &self.evals).map_err(|e| Error::Execution(format!("drawing {}: {e}", self.curves.display())))
     }
-}
-
-fn range(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-    let lo = v.clone().filter(|x| x.is_finite()).fold(f64::INFINITY, f64::min);
-    let hi = v.filter(|x| x.is_finite()).fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo - pad, hi + pad)
-}
-
-fn draw(path: &Path, losses: &[(u64, f64)], evals: &[(u64, f64)]) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(350);
-    let max_step = losses.iter().chain(evals).map(|(s, _)| *s).max().unwrap_or(1).max(1);
-
-    let (lo, hi) = range(losses.iter().map(|(_, l)| *l));
-    let mut chart = ChartBuilder::on(&top)
-        .caption("training loss", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0u64..max_step, lo..hi)?;
-    chart.configure_mesh().x_desc("step").y_desc("loss").draw()?;
-    chart.draw_series(LineSeries::new(losses.iter().copied(), RGBColor(160, 190, 230)))?;
-    let smooth: Vec<(u64, f64)> = losses
-        .iter()
-        .enumerate()
-        .map(|(i, (s, _))| {
-            let w = &losses[i.saturating_sub(19)..=i];
-            (*s, w.iter().map(|(_, l)| l).sum::<f64>() / w.len() as f64)
-        })
-        .collect();
-    chart.draw_series(LineSeries::new(smooth, BLUE.stroke_width(2)))?;
-
-    let (lo, hi) = range(evals.iter().map(|(_, e)| *e));
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("STS-B dev Spearman x 100", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0u64..max_step, lo..hi)?;
-    chart.configure_mesh().x_desc("step").y_desc("Spearman").draw()?;
-    chart.draw_series(LineSeries::new(evals.iter().copied(), RED.stroke_width(2)))?;
-    chart.draw_series(evals.iter().map(|&(s, e)| Circle::new((s, e), 4, RED.filled())))?;
-    root.present()?;
-    Ok(())
 }

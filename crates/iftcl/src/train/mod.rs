@@ -1,9 +1,19 @@
-//! IFTCL training: data, augmentation, the hippocampus queue, the losses, the loop.
+//! IFTCL training.
+//!
+//! - Inputs: [`config`] (every setting, from flags or TOML), [`data`] (the corpus and its
+//!   order), [`augment`] (fraternal twins).
+//! - The loss: [`objective`] (which terms; plain ops or the [`fused`] kernels), [`info_nce`],
+//!   [`twins_loss`], and [`hippocampus`] (the queue of earlier embeddings as negatives).
+//! - The step: [`fine_tuner`] ([`FineTuner`]: views, forward, loss, backward, optimizer, queue).
+//! - The run: [`trainer`] ([`train()`]: set-up and the loop), [`checkpoint`], [`metrics`] and
+//!   [`curves`]; [`memory`] estimates what a step needs.
 
 pub mod augment;
 pub mod checkpoint;
 pub mod config;
+pub(crate) mod curves;
 pub mod data;
+pub mod fine_tuner;
 pub mod fused;
 pub mod hippocampus;
 pub mod info_nce;
@@ -16,6 +26,8 @@ pub mod trainer;
 pub mod twins_loss;
 
 pub use config::TrainConfig;
+pub use fine_tuner::{FineTuner, StepLosses, StepOutcome};
+pub use metrics::{EvalMetrics, Quiet, StepMetrics, TrainObserver, TrainSummary};
 pub use objective::{LossKind, Objective};
-pub use trainer::{EvalMetrics, FineTuner, Quiet, StepMetrics, StepOutcome, TrainObserver, TrainSummary, train};
+pub use trainer::train;
 pub use twins_loss::TwinsForm;

@@ -9,6 +9,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::fused::{MaskedQueue, fused_terms};
+use super::hippocampus::Hippocampus;
 use super::info_nce::info_nce;
 use super::twins_loss::{TwinsForm, twins_loss};
 
@@ -63,6 +64,24 @@ pub struct LossParts {
 }
 
 impl Objective {
+    /// The loss of a training step and the number of queue entries it used as negatives: the
+    /// fresh entries of `queue` (at most `max_age` steps old at `step`) are extra negatives.
+    /// Runs the fused kernels when `self.fused` (the whole ring buffer, stale slots masked in
+    /// the kernel), the plain burn-ops loss otherwise (the fresh entries gathered).
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: &Hippocampus, step: u64, max_age: u64) -> (LossParts, usize) {
+        if self.fused {
+            let (buffer, mask) = queue.buffer_and_mask(step, max_age);
+            let used = mask.iter().filter(|&&m| m > 0.5).count();
+            let masked = MaskedQueue::new(buffer, &mask);
+            (self.compute_fused(a, p, f, ratio, masked.as_ref()), used)
+        } else {
+            let negatives = queue.negatives(step, max_age);
+            let used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
+            (self.compute(a, p, f, ratio, negatives), used)
+        }
+    }
+
     /// Whether the fraternal view is computed at all.
     pub fn needs_fraternal(&self) -> bool {
         self.kind == LossKind::Twins
@@ -92,7 +111,7 @@ impl Objective {
     pub fn compute_fused(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: Option<&MaskedQueue>) -> LossParts {
         let f = if self.kind == LossKind::Twins { f } else { None };
         let with_twins = f.is_some();
-        let terms = fused_terms(a, p, f, ratio, queue, self.temperature, self.margin_scale, self.twins_form);
+        let terms = fused_terms(a, p, f, ratio, queue, self.temperature, self.margin_scale, self.twins_form == TwinsForm::TwoSided);
         let nce = terms.clone().slice([0..1]);
         if !with_twins {
             return LossParts { total: nce.clone(), nce, twins: None };

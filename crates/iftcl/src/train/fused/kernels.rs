@@ -22,13 +22,17 @@ const ROWS_PER_THREAD: u32 = 4;
 /// Threads of the row kernels (their `@workgroup_size(256)`).
 const ROW_THREADS: u32 = 256;
 
-/// A WGSL file of `shaders/` as a kernel (its entry point is `main`).
+/// A WGSL file of `shaders/` as a kernel (its entry point is `main`), after the constants and
+/// helpers all five share (`loss_common.wgsl`).
 macro_rules! wgsl_kernel {
     ($name:ident, $file:literal) => {
         struct $name;
         impl KernelSource for $name {
             fn source(&self) -> SourceTemplate {
-                SourceTemplate::new(include_str!(concat!("../../../../../shaders/", $file)))
+                SourceTemplate::new(concat!(
+                    include_str!("../../../../../shaders/loss_common.wgsl"),
+                    include_str!(concat!("../../../../../shaders/", $file))
+                ))
             }
             fn id(&self) -> KernelId {
                 KernelId::new::<Self>()
@@ -84,6 +88,25 @@ fn groups(extent: usize, per_group: u32) -> u32 {
     (extent as u32).div_ceil(per_group)
 }
 
+/// The embeddings both the forward and the backward kernels read, contiguous f32, with their
+/// shapes checked.
+struct Embeddings {
+    a: CubeTensor,
+    p: CubeTensor,
+    f: CubeTensor,
+    q: CubeTensor,
+    /// Anchors N.
+    n: usize,
+    /// Width d.
+    d: usize,
+}
+
+fn embeddings(a: CubeTensor, p: CubeTensor, f: CubeTensor, q: CubeTensor, settings: &LossSettings) -> Embeddings {
+    let (a, p, f, q) = (f32_input(a, "a"), f32_input(p, "p"), f32_input(f, "f"), f32_input(q, "queue"));
+    let (n, d) = check_shapes(&a, &p, &f, &q, settings);
+    Embeddings { a, p, f, q, n, d }
+}
+
 fn check_shapes(a: &CubeTensor, p: &CubeTensor, f: &CubeTensor, q: &CubeTensor, settings: &LossSettings) -> (usize, usize) {
     let [n, d] = [a.meta.shape()[0], a.meta.shape()[1]];
     assert!(n > 0 && d > 0, "the fused loss needs at least one anchor of width > 0");
@@ -120,9 +143,8 @@ impl FusedLossOps for CubeBackend {
         ratio: FloatTensor<Self>,
         settings: LossSettings,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (a, p, f, q) = (f32_input(a, "a"), f32_input(p, "p"), f32_input(f, "f"), f32_input(q, "queue"));
+        let Embeddings { a, p, f, q, n, d } = embeddings(a, p, f, q, &settings);
         let (qmask, ratio) = (f32_input(qmask, "queue mask"), f32_input(ratio, "ratio"));
-        let (n, d) = check_shapes(&a, &p, &f, &q, &settings);
         let m = settings.columns(n);
         let params = params(&a, n, d, &settings);
 
@@ -151,9 +173,8 @@ impl FusedLossOps for CubeBackend {
         grad_terms: FloatTensor<Self>,
         settings: LossSettings,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (a, p, f, q) = (f32_input(a, "a"), f32_input(p, "p"), f32_input(f, "f"), f32_input(q, "queue"));
+        let Embeddings { a, p, f, q, n, d } = embeddings(a, p, f, q, &settings);
         let (probs, stats, grad_terms) = (f32_input(probs, "probs"), f32_input(stats, "stats"), f32_input(grad_terms, "grad"));
-        let (n, d) = check_shapes(&a, &p, &f, &q, &settings);
         let params = params(&a, n, d, &settings);
         let twin_rows = if settings.use_fraternal { 2 * n } else { n };
 

@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 
 pub use ops::{FusedLossOps, LossSettings};
 
-use super::twins_loss::TwinsForm;
-
 /// `--fused-loss`: whether the loss runs as the fused kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -111,7 +109,8 @@ impl MaskedQueue {
 ///
 /// - `a`, `p`: `[N, d]`; `f`: `[N, d]` fraternal twins (`None`: SimCSE, and L_twins = 0)
 /// - `ratio`: `[N]` edit ratios; `queue`: the masked queue or `None`
-/// - `tau`, `beta`, `form`: temperature, margin scale, Twins form
+/// - `tau`, `beta`: temperature, margin scale; `two_sided`: the two-sided Twins form (else
+///   pull)
 #[allow(clippy::too_many_arguments)]
 pub fn fused_terms(
     a: Tensor<2>,
@@ -121,14 +120,14 @@ pub fn fused_terms(
     queue: Option<&MaskedQueue>,
     tau: f64,
     beta: f64,
-    form: TwinsForm,
+    two_sided: bool,
 ) -> Tensor<1> {
     let [n, d] = a.dims();
     let device = a.device();
     let settings = LossSettings {
         tau: tau as f32,
         beta: beta as f32,
-        two_sided: form == TwinsForm::TwoSided,
+        two_sided,
         use_fraternal: f.is_some(),
         queue_rows: queue.map_or(0, |q| q.buffer.dims()[0]),
     };

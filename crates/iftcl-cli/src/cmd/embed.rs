@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 
-use super::ModelArgs;
+use crate::args::ModelArgs;
 
 /// Lines read and embedded per chunk.
 const CHUNK: usize = 4096;

@@ -1,86 +1,15 @@
-//! Throughput benchmarks behind `iftcl bench`: medians over repeated timed runs after a warm-up.
+//! `bench loss`: the fused loss kernels against the plain burn-ops loss, forward and backward,
+//! on a wgpu device.
 
 use std::time::Instant;
 
+use burn::tensor::Device;
 use serde::Serialize;
 
-use burn::tensor::Device;
-
-use crate::encoder::SentenceEncoder;
+use super::median;
+use crate::compare::{grad_floor, rel_err_scalar, rel_err_tensor, worst};
 use crate::error::{Error, Result};
-
-/// Result of `bench embed`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EmbedBench {
-    /// Device description.
-    pub device: String,
-    /// Sentences per timed run.
-    pub sentences: usize,
-    /// Batch size.
-    pub batch_size: usize,
-    /// Tokens per timed run (special tokens included).
-    pub tokens: usize,
-    /// Seconds of each timed run.
-    pub runs_s: Vec<f64>,
-    /// Median sentences per second.
-    pub sentences_per_s: f64,
-}
-
-/// Median of `v` (NaN for an empty slice).
-pub fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
-}
-
-/// Times embedding `sentences` (tokenisation included) `runs` times after one warm-up run.
-pub fn bench_embed(encoder: &SentenceEncoder, sentences: &[&str], runs: usize, device: &str) -> Result<EmbedBench> {
-    let tokens = encoder.tokenize(sentences)?.iter().map(Vec::len).sum();
-    encoder.embed(sentences)?;
-    let mut runs_s = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        let out = encoder.embed(sentences)?;
-        std::hint::black_box(out);
-        runs_s.push(t.elapsed().as_secs_f64());
-    }
-    let med = median(&runs_s);
-    Ok(EmbedBench {
-        device: device.to_string(),
-        sentences: sentences.len(),
-        batch_size: crate::encoder::DEFAULT_BATCH_SIZE,
-        tokens,
-        runs_s,
-        sentences_per_s: sentences.len() as f64 / med,
-    })
-}
-
-/// Relative error of a loss value against a reference: |x − r| / max(|r|, 1). A loss is a
-/// difference of log-sum-exps of logits as large as 1/τ (up to 100), so f32 leaves it an
-/// absolute error of ~1e-6 whatever its size: below 1 the absolute error is the measure.
-pub fn rel_err_scalar(x: f64, reference: f64) -> f64 {
-    (x - reference).abs() / reference.abs().max(1.0)
-}
-
-/// Relative error of a tensor against a reference, norm-wise: max|x − r| / max(max|r|, floor)
-/// (an entry-wise ratio is meaningless where a gradient entry is ~0). `floor` is the size below
-/// which only absolute error means something: a loss gradient is a difference of terms of size
-/// ~1/(Nτ), so a saturated softmax leaves f32 cancellation noise of ~1e-7/(Nτ) in both paths.
-pub fn rel_err_tensor(x: &[f32], reference: &[f32], floor: f64) -> f64 {
-    assert_eq!(x.len(), reference.len(), "tensors of different sizes");
-    let scale = reference.iter().fold(floor, |m, v| m.max(f64::from(v.abs())));
-    let diff = x.iter().zip(reference).fold(0.0f64, |m, (a, b)| m.max((f64::from(*a) - f64::from(*b)).abs()));
-    if scale == 0.0 { diff } else { diff / scale }
-}
-
-/// The gradient floor for [`rel_err_tensor`]: 1% of the loss gradients' scale 1/(Nτ).
-pub fn grad_floor(n: usize, tau: f64) -> f64 {
-    0.01 / (n as f64 * tau)
-}
+use crate::hash::random_unit_rows;
 
 /// One shape of `bench loss`.
 #[derive(Debug, Clone, Serialize)]
@@ -122,32 +51,6 @@ pub struct LossBench {
     pub objective: String,
     /// One entry per shape.
     pub cases: Vec<LossBenchCase>,
-}
-
-/// `n` deterministic pseudo-random numbers in [-1, 1] from a splitmix64 stream started at
-/// `seed`: inputs for benchmarks, tests and the device self-check.
-pub fn splitmix_uniform(seed: u64, n: usize) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
-
-/// Deterministic pseudo-random rows of unit length (splitmix64), like normalised embeddings:
-/// inputs for benchmarks and tests.
-pub fn random_unit_rows(seed: u64, rows: usize, d: usize) -> Vec<f32> {
-    let mut v = splitmix_uniform(seed, rows * d);
-    for row in v.chunks_mut(d.max(1)) {
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        row.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
 }
 
 /// Values of the terms and the gradients of one forward+backward.
@@ -192,19 +95,19 @@ pub fn bench_loss(device: &Device, description: &str, shapes: &[(usize, usize, u
             };
             let grads = parts.total.clone().backward();
             let kept = [a.grad(&grads), p.grad(&grads), f.grad(&grads)];
-            train_device.sync().map_err(|e| Error::Execution(format!("{e:?}")))?;
+            train_device.sync().map_err(Error::execution)?;
             let elapsed = t.elapsed().as_secs_f64();
             if !read {
                 drop(kept);
                 return Ok((elapsed, None));
             }
-            let value = |x: Tensor<1>| -> Result<f64> { Ok(f64::from(x.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?[0])) };
+            let value = |x: Tensor<1>| -> Result<f64> { Ok(f64::from(x.into_data().convert::<f32>().try_to_vec::<f32>().map_err(Error::execution)?[0])) };
             let twins = parts.twins.clone().ok_or_else(|| Error::Execution("no twins term".into()))?;
             let terms = [value(parts.total)?, value(parts.nce)?, value(twins)?];
             let mut g = Vec::new();
             for t in kept {
                 let t = t.ok_or_else(|| Error::Execution("missing gradient".into()))?;
-                g.push(t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::Execution(format!("{e:?}")))?);
+                g.push(t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(Error::execution)?);
             }
             let grads: [Vec<f32>; 3] = g.try_into().map_err(|_| Error::Execution("three gradients".into()))?;
             Ok((elapsed, Some(LossRun { terms, grads })))
@@ -212,8 +115,10 @@ pub fn bench_loss(device: &Device, description: &str, shapes: &[(usize, usize, u
         let (_, fused_out) = run(true, true)?;
         let (_, plain_out) = run(false, true)?;
         let (fused_out, plain_out) = (fused_out.expect("read"), plain_out.expect("read"));
-        let max_rel_err_loss = (0..3).map(|i| rel_err_scalar(fused_out.terms[i], plain_out.terms[i])).fold(0.0, f64::max);
-        let max_rel_err_grad = (0..3).map(|i| rel_err_tensor(&fused_out.grads[i], &plain_out.grads[i], grad_floor(n, 0.05))).fold(0.0, f64::max);
+        // A NaN or infinity on either side reports NaN (JSON null), never a small error.
+        let max_rel_err_loss = worst((0..3).map(|i| rel_err_scalar(fused_out.terms[i], plain_out.terms[i]).unwrap_or(f64::NAN)));
+        let max_rel_err_grad =
+            worst((0..3).map(|i| rel_err_tensor(&fused_out.grads[i], &plain_out.grads[i], grad_floor(n, 0.05)).unwrap_or(f64::NAN)));
         let mut times = [Vec::new(), Vec::new()];
         for i in 0..warmup + runs.max(1) {
             // Interleave the two so drift in machine load hits both alike.
@@ -252,14 +157,3 @@ pub fn bench_loss(device: &Device, description: &str, shapes: &[(usize, usize, u
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&[]).is_nan());
-    }
-}

@@ -1,6 +1,7 @@
 //! `iftcl train` and `iftcl bench train`: flags (and a TOML file) into a `TrainConfig`, a
 //! progress bar over the library's loop.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -87,9 +88,13 @@ pub struct TrainArgs {
     /// --out and --device may change), so the continuation is exact.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// No progress bar (log lines instead).
+    /// Print only the summary at the end: no progress, no evaluation lines.
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
+    /// Where stderr is not a terminal (a pipe or a file), one progress line every N steps (the
+    /// last step always gets one); a terminal gets a progress bar with rate and ETA instead.
+    #[arg(long, default_value_t = 10)]
+    progress_every: u64,
 }
 
 macro_rules! set {
@@ -137,55 +142,82 @@ impl TrainArgs {
     }
 }
 
-struct Bar {
-    bar: Option<ProgressBar>,
+/// How progress is shown: a bar on a terminal, a line every N steps on a pipe or file, nothing
+/// with `--quiet`.
+enum Progress {
+    Bar(ProgressBar),
+    Lines { every: u64 },
+    Quiet,
 }
 
-impl TrainObserver for Bar {
+impl Progress {
+    fn new(quiet: bool, every: u64) -> Self {
+        if quiet {
+            return Progress::Quiet;
+        }
+        if !std::io::stderr().is_terminal() {
+            return Progress::Lines { every: every.max(1) };
+        }
+        let b = ProgressBar::new(1);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}").expect("static template"),
+        );
+        b.enable_steady_tick(Duration::from_millis(500));
+        Progress::Bar(b)
+    }
+}
+
+impl TrainObserver for Progress {
     fn on_start(&mut self, start: u64, total: u64, device: &str) {
-        tracing::info!("training on {device}: steps {start}..{total}");
-        if let Some(bar) = &self.bar {
-            bar.set_length(total);
-            bar.set_position(start);
-            bar.reset_eta();
+        match self {
+            Progress::Bar(bar) => {
+                bar.println(format!("training on {device}: steps {start}..{total}"));
+                bar.set_length(total);
+                bar.set_position(start);
+                bar.reset_eta();
+            }
+            Progress::Lines { .. } => eprintln!("training on {device}: steps {start}..{total}"),
+            Progress::Quiet => {}
         }
     }
     fn on_step(&mut self, m: &StepMetrics) {
-        match &self.bar {
-            Some(bar) => {
+        match self {
+            Progress::Bar(bar) => {
                 bar.set_position(m.step);
                 bar.set_message(format!("loss {:.4}  lr {:.2e}  {:.1} sent/s", m.loss, m.lr, m.sentences_per_s));
             }
-            None => tracing::info!(
-                "step {}/{}  loss {:.4}  nce {:.4}  twins {}  lr {:.2e}  {:.1} sent/s",
-                m.step, m.total_steps, m.loss, m.nce, m.twins.map_or("-".into(), |t| format!("{t:.5}")), m.lr, m.sentences_per_s
+            Progress::Lines { every } if m.step % *every == 0 || m.step == m.total_steps => eprintln!(
+                "step {}/{}  loss {:.4}  nce {:.4}  twins {}  lr {:.2e}  {:.1} sent/s  {:.0} s",
+                m.step,
+                m.total_steps,
+                m.loss,
+                m.nce,
+                m.twins.map_or("-".into(), |t| format!("{t:.5}")),
+                m.lr,
+                m.sentences_per_s,
+                m.elapsed_s
             ),
+            _ => {}
         }
     }
     fn on_eval(&mut self, e: &EvalMetrics) {
-        let line = format!("step {}: STS-B dev {:.2}{}", e.step, e.stsb_dev, if e.best { " (best)" } else { "" });
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => tracing::info!("{line}"),
+        let what = if e.step == 0 { " (start model)" } else if e.best { " (best)" } else { "" };
+        let line = format!("step {}: STS-B dev {:.2}{what}", e.step, e.stsb_dev);
+        match self {
+            Progress::Bar(bar) => bar.println(line),
+            Progress::Lines { .. } => eprintln!("{line}"),
+            Progress::Quiet => {}
         }
     }
 }
 
+/// Runs the training the arguments describe and prints the summary.
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = args.resolve()?;
-    let bar = (!args.quiet).then(|| {
-        let b = ProgressBar::new(1);
-        b.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
-                .expect("static template"),
-        );
-        b.enable_steady_tick(Duration::from_millis(500));
-        b
-    });
-    let mut observer = Bar { bar };
-    let summary = iftcl::train::train(config.clone(), args.resume.as_deref(), &mut observer)
+    let mut progress = Progress::new(args.quiet, args.progress_every);
+    let summary = iftcl::train::train(config.clone(), args.resume.as_deref(), &mut progress)
         .with_context(|| format!("training into {}", config.out.display()))?;
-    if let Some(b) = &observer.bar {
+    if let Progress::Bar(b) = &progress {
         b.finish();
     }
     println!("steps: {}  last loss: {:.4}", summary.steps, summary.last_loss);
@@ -195,85 +227,5 @@ pub fn run(args: TrainArgs) -> Result<()> {
     println!("best model:  {}", summary.best_dir.display());
     println!("last checkpoint: {}", summary.last_dir.display());
     println!("metrics: {}  curves: {}", config.out.join("metrics.jsonl").display(), config.out.join("curves.svg").display());
-    Ok(())
-}
-
-/// Training throughput for batch 64, length 32, per device and loss.
-#[derive(clap::Args, Debug)]
-pub struct BenchTrainArgs {
-    /// Model folder.
-    #[arg(long, default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
-    model: PathBuf,
-    /// Devices, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "auto")]
-    device: Vec<String>,
-    /// Losses, comma-separated (twins, infonce).
-    #[arg(long, value_delimiter = ',', default_value = "twins,infonce")]
-    loss: Vec<String>,
-    /// Sentences per step.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Token limit.
-    #[arg(long, default_value_t = 32)]
-    max_len: usize,
-    /// Untimed steps first.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
-    /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    steps: usize,
-    /// Corpus to draw sentences from [default: $IFTCL_DATA_DIR/corpus/senteval-sentences.txt].
-    #[arg(long)]
-    corpus: Option<PathBuf>,
-    /// auto | on | off: the fused loss kernels (auto: on for wgpu devices).
-    #[arg(long, default_value = "auto")]
-    fused_loss: String,
-    /// Write the figures as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-/// PyTorch reference figures on 2 CPU cores (sentences/s): IFTCL three views, SimCSE two.
-const REFERENCE_CPU: [(&str, f64); 2] = [("twins", 29.0), ("infonce", 42.0)];
-
-pub fn bench(args: BenchTrainArgs) -> Result<()> {
-    let corpus_path = match &args.corpus {
-        Some(p) => p.clone(),
-        None => std::env::var("IFTCL_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from("../shared/data"))
-            .join("corpus/senteval-sentences.txt"),
-    };
-    let corpus = iftcl::train::data::Corpus::open(&corpus_path)?;
-    let take: Vec<usize> = (0..corpus.len().min(args.batch_size * (args.warmup + args.steps))).collect();
-    let sentences = corpus.read(&take)?;
-    let mut out = Vec::new();
-    for d in &args.device {
-        let selected = iftcl::device::select(d.parse()?)?;
-        for loss in &args.loss {
-            let config = TrainConfig {
-                loss: loss.parse().map_err(anyhow::Error::msg)?,
-                batch_size: args.batch_size,
-                max_len: args.max_len,
-                corpus: corpus_path.clone(),
-                fused_loss: args.fused_loss.parse().map_err(anyhow::Error::msg)?,
-                ..TrainConfig::default()
-            };
-            let times = iftcl::train::trainer::bench_train(&args.model, &selected.device, &sentences, &config, args.warmup, args.steps)?;
-            let med = iftcl::bench::median(&times);
-            let sps = args.batch_size as f64 / med;
-            let reference = REFERENCE_CPU.iter().find(|(l, _)| l == loss).map(|(_, r)| *r).unwrap_or(f64::NAN);
-            println!(
-                "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.2} s of {}, batch {}, len {})  ratio to PyTorch CPU {:.0}/s: {:.2}x",
-                selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, reference, sps / reference
-            );
-            out.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
-                "median_step_s": med, "step_times_s": times, "batch_size": args.batch_size, "max_len": args.max_len,
-                "reference_cpu_sentences_per_s": reference}));
-        }
-    }
-    if let Some(p) = args.json {
-        std::fs::write(&p, serde_json::to_string_pretty(&out)?).with_context(|| format!("cannot write {}", p.display()))?;
-    }
     Ok(())
 }

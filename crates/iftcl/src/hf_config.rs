@@ -259,12 +259,13 @@ pub struct StModule {
 
 /// Reads a JSON file into `T`, with errors that name the file, line and column.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Parse {
-        path: PathBuf::from(path),
-        format: "JSON",
-        message: e.to_string(),
-    })
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    parse_json(&bytes, path)
+}
+
+/// Parses the bytes of the JSON file `path` (named in errors, with line and column) into `T`.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], path: &Path) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Parse { path: PathBuf::from(path), format: "JSON", message: e.to_string() })
 }
 
 /// Writes `value` as pretty JSON.

@@ -1,0 +1,209 @@
+//! `iftcl bench`: throughput of embedding, of training steps, and of the loss kernels.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use iftcl::eval;
+use iftcl::train::TrainConfig;
+
+use crate::args::{ModelArgs, sts_dir};
+
+/// What to measure.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Sentences/s encoding the STS-B dev sentences (both columns, 3,000 sentences).
+    Embed(BenchEmbedArgs),
+    /// Training sentences/s (batch 64, length 32) per device and loss.
+    Train(BenchTrainArgs),
+    /// The loss alone: fused WGSL kernels vs the plain burn-ops graph, forward + backward.
+    Loss(BenchLossArgs),
+}
+
+/// Embedding throughput on the STS-B dev sentences.
+#[derive(clap::Args, Debug)]
+pub struct BenchEmbedArgs {
+    /// Model folder.
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
+    model: PathBuf,
+    /// Devices to measure, comma-separated (auto, cpu, gpu, gpu:N).
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    device: Vec<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Timed runs per device (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// STS data folder (default: $IFTCL_DATA_DIR/sts or ../shared/data/sts).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Reference throughput to compare with (PyTorch sentence-transformers on 2 CPU cores).
+    #[arg(long, default_value_t = 410.0)]
+    reference: f64,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Training throughput for batch 64, length 32, per device and loss.
+#[derive(clap::Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Model folder.
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
+    model: PathBuf,
+    /// Devices, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    device: Vec<String>,
+    /// Losses, comma-separated (twins, infonce).
+    #[arg(long, value_delimiter = ',', default_value = "twins,infonce")]
+    loss: Vec<String>,
+    /// Sentences per step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Token limit.
+    #[arg(long, default_value_t = 32)]
+    max_len: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Corpus to draw sentences from [default: $IFTCL_DATA_DIR/corpus/senteval-sentences.txt].
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// auto | on | off: the fused loss kernels (auto: on for wgpu devices).
+    #[arg(long, default_value = "auto")]
+    fused_loss: String,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The loss alone, fused against plain.
+#[derive(clap::Args, Debug)]
+pub struct BenchLossArgs {
+    /// A wgpu device (gpu, gpu:N; auto picks a hardware adapter).
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    /// Anchors per batch N.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Queue sizes K, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,4096")]
+    k: Vec<usize>,
+    /// Embedding widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "384,768")]
+    d: Vec<usize>,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed runs (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Print JSON (fused_ms, unfused_ms, speedup, max_rel_err_loss, max_rel_err_grad, ...) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the benchmark `what` names.
+pub fn run(what: BenchCommand) -> Result<()> {
+    match what {
+        BenchCommand::Embed(args) => embed(args),
+        BenchCommand::Train(args) => train(args),
+        BenchCommand::Loss(args) => loss(args),
+    }
+}
+
+fn embed(args: BenchEmbedArgs) -> Result<()> {
+    let dir = sts_dir(&args.data)?;
+    let task = eval::load_task(&dir, "STS-B-dev")?;
+    let sentences: Vec<&str> = task.pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let mut results = Vec::new();
+    for d in &args.device {
+        let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size };
+        let (encoder, description) = model.load()?;
+        let r = iftcl::bench::bench_embed(&encoder, &sentences, args.runs, &description)?;
+        println!(
+            "{:<50} {:>8.1} sentences/s  (median of {} runs, {} sentences, {} tokens, batch {})  ratio to reference {:.0}/s: {:.2}x",
+            r.device, r.sentences_per_s, r.runs_s.len(), r.sentences, r.tokens, args.batch_size, args.reference,
+            r.sentences_per_s / args.reference
+        );
+        results.push(serde_json::json!({ "result": r, "reference_sentences_per_s": args.reference,
+            "ratio": r.sentences_per_s / args.reference }));
+    }
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&results)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+/// PyTorch reference figures on 2 CPU cores (sentences/s): IFTCL three views, SimCSE two.
+const REFERENCE_CPU: [(&str, f64); 2] = [("twins", 29.0), ("infonce", 42.0)];
+
+fn train(args: BenchTrainArgs) -> Result<()> {
+    let corpus_path = match &args.corpus {
+        Some(p) => p.clone(),
+        None => std::env::var("IFTCL_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("../shared/data"))
+            .join("corpus/senteval-sentences.txt"),
+    };
+    let corpus = iftcl::train::data::Corpus::open(&corpus_path)?;
+    let take: Vec<usize> = (0..corpus.len().min(args.batch_size * (args.warmup + args.steps))).collect();
+    let sentences = corpus.read(&take)?;
+    let mut out = Vec::new();
+    for d in &args.device {
+        let selected = iftcl::device::select(d.parse()?)?;
+        for loss in &args.loss {
+            let config = TrainConfig {
+                loss: loss.parse().map_err(anyhow::Error::msg)?,
+                batch_size: args.batch_size,
+                max_len: args.max_len,
+                corpus: corpus_path.clone(),
+                fused_loss: args.fused_loss.parse().map_err(anyhow::Error::msg)?,
+                ..TrainConfig::default()
+            };
+            let times = iftcl::bench::bench_train(&args.model, &selected.device, &sentences, &config, args.warmup, args.steps)?;
+            let med = iftcl::bench::median(&times);
+            let sps = args.batch_size as f64 / med;
+            let reference = REFERENCE_CPU.iter().find(|(l, _)| l == loss).map(|(_, r)| *r).unwrap_or(f64::NAN);
+            println!(
+                "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.2} s of {}, batch {}, len {})  ratio to PyTorch CPU {:.0}/s: {:.2}x",
+                selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, reference, sps / reference
+            );
+            out.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
+                "median_step_s": med, "step_times_s": times, "batch_size": args.batch_size, "max_len": args.max_len,
+                "reference_cpu_sentences_per_s": reference}));
+        }
+    }
+    if let Some(p) = args.json {
+        std::fs::write(&p, serde_json::to_string_pretty(&out)?).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn loss(args: BenchLossArgs) -> Result<()> {
+    if args.n == 0 || args.k.is_empty() || args.d.iter().any(|&d| d == 0) {
+        bail!("--n and every --d must be at least 1, and --k needs a value");
+    }
+    let selected = iftcl::device::select(args.device.parse()?)?;
+    let shapes: Vec<(usize, usize, usize)> = args.d.iter().flat_map(|&d| args.k.iter().map(move |&k| (args.n, k, d))).collect();
+    let r = iftcl::bench::bench_loss(&selected.device, &selected.description, &shapes, args.warmup, args.runs)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("{} ({} timed runs, median; {})", r.device, r.runs, r.objective);
+    println!("{:>5} {:>5} {:>5} {:>10} {:>11} {:>8} {:>10} {:>10} {:>9} {:>8}", "N", "K", "d", "fused ms", "unfused ms", "speedup", "err loss", "err grad", "GFLOP/s", "GB/s");
+    for c in &r.cases {
+        println!(
+            "{:>5} {:>5} {:>5} {:>10.3} {:>11.3} {:>7.2}x {:>10.1e} {:>10.1e} {:>9.1} {:>8.2}",
+            c.n, c.k, c.d, c.fused_ms, c.unfused_ms, c.speedup, c.max_rel_err_loss, c.max_rel_err_grad, c.fused_gflops, c.fused_gbps
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `iftcl eval`: Spearman × 100 on the STS tasks in SentEval's layout.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use iftcl::eval::{self, TEST_TASKS};
+
+use crate::args::{ModelArgs, sts_dir};
+
+/// `iftcl eval` arguments.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// STS data folder in SentEval's layout (default: $IFTCL_DATA_DIR/sts or ../shared/data/sts).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also report STS-B dev (the model-selection set).
+    #[arg(long)]
+    dev: bool,
+    /// Only these tasks (comma-separated: STS12,...,STS16,STS-B,SICK-R,STS-B-dev).
+    #[arg(long, value_delimiter = ',')]
+    tasks: Vec<String>,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Evaluates the model on the tasks, prints the table and writes the JSON.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let dir = sts_dir(&args.data)?;
+    let mut names: Vec<String> = if args.tasks.is_empty() {
+        TEST_TASKS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.tasks.clone()
+    };
+    if args.dev && !names.iter().any(|n| n == "STS-B-dev") {
+        names.push("STS-B-dev".into());
+    }
+    let tasks = names.iter().map(|n| eval::load_task(&dir, n)).collect::<iftcl::Result<Vec<_>>>()?;
+    let (encoder, device) = args.model.load()?;
+    let t = std::time::Instant::now();
+    let scores = eval::evaluate(&tasks, |s| encoder.embed(s))?;
+    tracing::info!("evaluated in {:.1} s on {device}", t.elapsed().as_secs_f64());
+    let mut json = serde_json::Map::new();
+    println!("{:<10} {:>6} {:>9}", "task", "pairs", "spearman");
+    for s in &scores {
+        println!("{:<10} {:>6} {:>9.2}", s.name, s.pairs, s.spearman);
+        json.insert(s.name.clone(), serde_json::json!((s.spearman * 100.0).round() / 100.0));
+    }
+    let test: Vec<f64> = scores.iter().filter(|s| TEST_TASKS.contains(&s.name.as_str())).map(|s| s.spearman).collect();
+    if test.len() == TEST_TASKS.len() {
+        let avg = test.iter().sum::<f64>() / test.len() as f64;
+        println!("{:<10} {:>6} {:>9.2}", "avg", "", avg);
+        json.insert("avg".into(), serde_json::json!((avg * 100.0).round() / 100.0));
+    }
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! One file per command (or command group).
+
+pub mod bench;
+pub mod check_device;
+pub mod devices;
+pub mod embed;
+pub mod eval;
+pub mod similarity;
+pub mod train;

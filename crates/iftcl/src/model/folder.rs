@@ -1,0 +1,270 @@
+//! Model folders in the Hugging Face + sentence-transformers layout: reading their files (from
+//! disk or from bytes, as the browser passes them) and writing them atomically.
+//!
+//! A folder holds `config.json`, `model.safetensors` and `tokenizer.json` (Hugging Face), and
+//! optionally `modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json` and
+//! `config_sentence_transformers.json` (sentence-transformers).
+
+use std::path::{Path, PathBuf};
+
+use super::BertModel;
+use super::weights::WeightSink;
+use crate::encoder::Head;
+use crate::error::{Error, Result};
+use crate::hf_config::{BertConfig, PoolingConfig, SentenceBertConfig, StModule, parse_json, write_json};
+use crate::tokenize::TextTokenizer;
+
+/// The files of a model folder, read and checked for what the encoder needs from them.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// `config.json`.
+    pub config: Vec<u8>,
+    /// `model.safetensors`.
+    pub weights: Vec<u8>,
+    /// `tokenizer.json`.
+    pub tokenizer: Vec<u8>,
+    /// `1_Pooling/config.json`, if any (mean pooling otherwise).
+    pub pooling: Option<Vec<u8>>,
+    /// `max_seq_length` from `sentence_bert_config.json`, if any.
+    pub max_seq_length: Option<usize>,
+    /// Lower-case inputs before tokenising (`sentence_bert_config.json`'s `do_lower_case`).
+    pub lower_case: bool,
+    /// Whether `modules.json` lists a `Normalize` module (true when there is no modules.json).
+    pub normalize: bool,
+    /// Where the files came from (for error messages).
+    pub origin: PathBuf,
+}
+
+/// The raw bytes of a model folder's files, as a caller without a file system has them (the
+/// browser API): the required three and the optional sentence-transformers files.
+#[derive(Debug, Clone, Default)]
+pub struct RawModelFiles {
+    /// `config.json`.
+    pub config: Vec<u8>,
+    /// `model.safetensors`.
+    pub weights: Vec<u8>,
+    /// `tokenizer.json`.
+    pub tokenizer: Vec<u8>,
+    /// `modules.json`.
+    pub modules: Option<Vec<u8>>,
+    /// The pooling module's `config.json` (`1_Pooling/config.json`).
+    pub pooling: Option<Vec<u8>>,
+    /// `sentence_bert_config.json`.
+    pub sentence_bert_config: Option<Vec<u8>>,
+}
+
+fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Missing {
+            what: what.into(),
+            path,
+            hint: "the model folder needs config.json, model.safetensors and tokenizer.json \
+                   (Hugging Face layout); scripts/fetch-model.sh fetches the default model"
+                .into(),
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io("read", path, e))
+}
+
+fn read_if_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    if path.is_file() { read(path).map(Some) } else { Ok(None) }
+}
+
+impl ModelFiles {
+    /// Reads a model folder in the Hugging Face layout, with or without the sentence-transformers
+    /// files on top.
+    pub fn read_dir(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::Missing {
+                what: "model folder".into(),
+                path: dir.to_path_buf(),
+                hint: "run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2, or pass --model DIR".into(),
+            });
+        }
+        let config = read(&require(dir.join("config.json"), "config.json")?)?;
+        let weights_path = dir.join("model.safetensors");
+        if !weights_path.is_file() && dir.join("pytorch_model.bin").is_file() {
+            return Err(Error::Missing {
+                what: "model.safetensors".into(),
+                path: weights_path,
+                hint: "only pytorch_model.bin is present; convert it with \
+                       `python -c \"from sentence_transformers import SentenceTransformer as S; \
+                       S('DIR').save('DIR', safe_serialization=True)\"`"
+                    .into(),
+            });
+        }
+        let weights = read(&require(weights_path, "model.safetensors")?)?;
+        let tokenizer = read(&require(dir.join("tokenizer.json"), "tokenizer.json")?)?;
+
+        // modules.json names the pooling folder.
+        let modules_path = dir.join("modules.json");
+        let modules = read_if_file(&modules_path)?;
+        let pooling_dir = match &modules {
+            Some(bytes) => parse_json::<Vec<StModule>>(bytes, &modules_path)?
+                .iter()
+                .find(|m| m.kind.ends_with("Pooling"))
+                .map(|m| dir.join(&m.path)),
+            None => None,
+        }
+        .unwrap_or_else(|| dir.join("1_Pooling"));
+        let raw = RawModelFiles {
+            config,
+            weights,
+            tokenizer,
+            modules,
+            pooling: read_if_file(&pooling_dir.join("config.json"))?,
+            sentence_bert_config: read_if_file(&dir.join("sentence_bert_config.json"))?,
+        };
+        Self::from_raw(raw, dir)
+    }
+
+    /// Checks and reads the sentence-transformers files of `raw`; `origin` names the folder in
+    /// error messages.
+    pub fn from_raw(raw: RawModelFiles, origin: &Path) -> Result<Self> {
+        let normalize = match &raw.modules {
+            Some(bytes) => parse_json::<Vec<StModule>>(bytes, &origin.join("modules.json"))?.iter().any(|m| m.kind.ends_with("Normalize")),
+            // Without modules.json: normalised, like the default model.
+            None => true,
+        };
+        let (max_seq_length, lower_case) = match &raw.sentence_bert_config {
+            Some(bytes) => {
+                let s: SentenceBertConfig = parse_json(bytes, &origin.join("sentence_bert_config.json"))?;
+                (Some(s.max_seq_length), s.do_lower_case)
+            }
+            None => (None, false),
+        };
+        Ok(ModelFiles {
+            config: raw.config,
+            weights: raw.weights,
+            tokenizer: raw.tokenizer,
+            pooling: raw.pooling,
+            max_seq_length,
+            lower_case,
+            normalize,
+            origin: origin.to_path_buf(),
+        })
+    }
+}
+
+/// What a model folder is written from: the transformer, its config, the head and the
+/// tokenizer.
+#[derive(Debug, Clone, Copy)]
+pub struct FolderContents<'a> {
+    /// The transformer (its weights are read back from the device).
+    pub model: &'a BertModel,
+    /// Its `config.json`.
+    pub config: &'a BertConfig,
+    /// Pooling and normalisation.
+    pub head: Head,
+    /// The tokenizer (its `max_len` becomes `max_seq_length`).
+    pub tokenizer: &'a TextTokenizer,
+}
+
+impl FolderContents<'_> {
+    /// Writes the folder atomically: into `<dir>.partial` first, then renamed over `dir`, so a
+    /// crash never leaves a half-written model under the final name.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let tmp = fresh_partial(dir)?;
+        self.write_into(&tmp)?;
+        replace_dir(&tmp, dir)
+    }
+
+    /// Writes the files of the Hugging Face + sentence-transformers layout into `dir` (no
+    /// atomicity: callers stage into a `.partial` folder).
+    pub fn write_into(&self, dir: &Path) -> Result<()> {
+        let (config, head) = (self.config, self.head);
+        std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| Error::io("create", dir, e))?;
+        let bytes = weights_bytes(self.model, config)?;
+        let write = |name: &str, data: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))
+        };
+        write("model.safetensors", &bytes)?;
+        write("tokenizer.json", self.tokenizer.json_bytes())?;
+        write_json(&dir.join("config.json"), config)?;
+        write_json(&dir.join("1_Pooling/config.json"), &PoolingConfig::for_mode(head.pooling, config.hidden_size))?;
+        write_json(
+            &dir.join("sentence_bert_config.json"),
+            &SentenceBertConfig { max_seq_length: self.tokenizer.max_len(), do_lower_case: false },
+        )?;
+        let module = |idx: usize, path: &str, kind: &str| StModule {
+            idx,
+            name: idx.to_string(),
+            path: path.into(),
+            kind: format!("sentence_transformers.models.{kind}"),
+        };
+        let mut modules = vec![module(0, "", "Transformer"), module(1, "1_Pooling", "Pooling")];
+        if head.normalize {
+            modules.push(module(2, "2_Normalize", "Normalize"));
+            std::fs::create_dir_all(dir.join("2_Normalize")).map_err(|e| Error::io("create", dir, e))?;
+        }
+        write_json(&dir.join("modules.json"), &modules)?;
+        write_json(
+            &dir.join("config_sentence_transformers.json"),
+            &serde_json::json!({
+                "__version__": {"sentence_transformers": "3.0.0", "iftcl": env!("CARGO_PKG_VERSION")},
+                "prompts": {},
+                "default_prompt_name": null,
+                "similarity_fn_name": "cosine"
+            }),
+        )
+    }
+}
+
+/// `model.safetensors` bytes of `model`: Hugging Face tensor names, f32.
+pub fn weights_bytes(model: &BertModel, config: &BertConfig) -> Result<Vec<u8>> {
+    collect_weights(model, config)?.to_bytes()
+}
+
+/// [`weights_bytes`] with asynchronous reads (a browser's WebGPU device cannot block).
+pub async fn weights_bytes_async(model: &BertModel, config: &BertConfig) -> Result<Vec<u8>> {
+    collect_weights(model, config)?.to_bytes_async().await
+}
+
+fn collect_weights(model: &BertModel, config: &BertConfig) -> Result<WeightSink> {
+    let mut sink = WeightSink::default();
+    let mut m = model.clone();
+    m.visit_params(config, &mut sink)?;
+    Ok(sink)
+}
+
+/// Creates an empty `<dir>.partial` (removing a leftover one) and returns its path.
+pub fn fresh_partial(dir: &Path) -> Result<PathBuf> {
+    let tmp = partial_path(dir);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    Ok(tmp)
+}
+
+/// `<dir>.partial`, the staging folder of an atomic folder write.
+pub fn partial_path(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    dir.with_file_name(name)
+}
+
+/// Moves the finished `tmp` folder to `dir`, replacing an older `dir`: the old one is renamed
+/// aside first, so at every instant one complete folder exists under one of the two names.
+pub fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    let mut old_name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    old_name.push(".old");
+    let old = dir.with_file_name(old_name);
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| Error::io("rename", dir, e))?;
+    }
+    std::fs::rename(tmp, dir).map_err(|e| Error::io("rename", tmp, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
+    }
+    Ok(())
+}
