@@ -42,3 +42,8 @@ fn loss_params() -> LossParams {
 fn four_rows(first: u32, last: u32, stride: u32) -> vec4<u32> {
     return vec4<u32>(min(first, last), min(first + 1u, last), min(first + 2u, last), min(first + 3u, last)) * stride;
 }
+
+// Columns of the twins (identical, then fraternal when used): N + N * use_f.
+fn twin_columns(lp: LossParams) -> u32 {
+    return lp.n + lp.n * lp.use_f;
+}

@@ -4,7 +4,8 @@
 // and masked queue slots) and the incoming gradient (g_nce, g_twins) of (L_nce, L_twins):
 //   dL/da_i = g_nce / (N tau) * (sum_c P[i, c] cand_c - p_i) + g_twins * coef_i * f_i
 // One invocation: R = 4 anchor rows x one vec4 of dimensions; the candidates walked in order,
-// so a workgroup reads each candidate row once, contiguously. No barriers.
+// so a workgroup reads each candidate row once, contiguously (the branch in `candidate` is
+// the same for every invocation of a workgroup). No barriers.
 
 // Bindings read_write, constants and loss_params(): loss_common.wgsl.
 @group(0) @binding(0) var<storage, read_write> prob: array<f32>;
@@ -16,71 +17,48 @@
 @group(0) @binding(6) var<storage, read_write> params: array<u32>;
 @group(0) @binding(7) var<storage, read_write> grad_a: array<vec4<f32>>;
 
-@compute @workgroup_size(MATRIX_WG, 1, 1)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    let lp = loss_params();
-    let n = lp.n;
-    let d4 = lp.d4;
-    let kq = lp.k;
-    let use_f = lp.use_f;
-    let nf = n + n * use_f;
-    let tau = lp.tau;
-
-    let k = wg.x * MATRIX_WG + lid.x;
-    if k >= d4 {
-        return;
+// vec4 number k of candidate column c: [identical twins | fraternal twins | queue].
+fn candidate(lp: LossParams, c: u32, k: u32) -> vec4<f32> {
+    let nf = twin_columns(lp);
+    if c < lp.n {
+        return p[c * lp.d4 + k];
+    } else if c < nf {
+        return f[(c - lp.n) * lp.d4 + k];
     }
+    return q[(c - nf) * lp.d4 + k];
+}
+
+@compute @workgroup_size(MATRIX_WG, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let lp = loss_params();
+    // This invocation's vec4 of dimensions; past the width, nothing to do.
+    let k = wg.x * MATRIX_WG + lid.x;
+    if k >= lp.d4 { return; }
     let row0 = wg.y * R;
-    let rows = four_rows(row0, n - 1u, lp.m);
-    let b0 = rows.x;
-    let b1 = rows.y;
-    let b2 = rows.z;
-    let b3 = rows.w;
+    let b = four_rows(row0, lp.n - 1u, lp.m);
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    for (var c = 0u; c < n; c++) {
-        let cv = p[c * d4 + k];
-        acc0 += prob[b0 + c] * cv;
-        acc1 += prob[b1 + c] * cv;
-        acc2 += prob[b2 + c] * cv;
-        acc3 += prob[b3 + c] * cv;
-    }
-    if use_f == 1u {
-        for (var c = 0u; c < n; c++) {
-            let cv = f[c * d4 + k];
-            let col = n + c;
-            acc0 += prob[b0 + col] * cv;
-            acc1 += prob[b1 + col] * cv;
-            acc2 += prob[b2 + col] * cv;
-            acc3 += prob[b3 + col] * cv;
-        }
-    }
-    for (var c = 0u; c < kq; c++) {
-        let cv = q[c * d4 + k];
-        let col = nf + c;
-        acc0 += prob[b0 + col] * cv;
-        acc1 += prob[b1 + col] * cv;
-        acc2 += prob[b2 + col] * cv;
-        acc3 += prob[b3 + col] * cv;
+    for (var c = 0u; c < lp.m; c++) {
+        let cv = candidate(lp, c, k);
+        acc0 += prob[b.x + c] * cv;
+        acc1 += prob[b.y + c] * cv;
+        acc2 += prob[b.z + c] * cv;
+        acc3 += prob[b.w + c] * cv;
     }
 
-    let scale = grad_terms[0] / (f32(n) * tau);
-    let g_twins = grad_terms[1];
+    let scale = nce_grad_scale(lp);
     var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var r = 0u; r < R; r++) {
         let row = row0 + r;
-        if row < n {
-            var g = scale * (accs[r] - p[row * d4 + k]);
-            if use_f == 1u {
-                g += g_twins * stats[row * 4u + 1u] * f[row * d4 + k];
+        if row < lp.n {
+            var g = scale * (accs[r] - p[row * lp.d4 + k]);
+            if lp.use_f == 1u {
+                g += twins_grad_scale(row) * f[row * lp.d4 + k];
             }
-            grad_a[row * d4 + k] = g;
+            grad_a[row * lp.d4 + k] = g;
         }
     }
 }

@@ -15,27 +15,16 @@
 @group(0) @binding(6) var<storage, read_write> grad_f: array<vec4<f32>>;
 
 @compute @workgroup_size(MATRIX_WG, 1, 1)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let lp = loss_params();
+    // This invocation's vec4 of dimensions; past the width, nothing to do.
+    let k = wg.x * MATRIX_WG + lid.x;
+    if k >= lp.d4 { return; }
     let n = lp.n;
     let d4 = lp.d4;
-    let nf = n + n * lp.use_f;
-    let m = lp.m;
-    let tau = lp.tau;
-
-    let k = wg.x * MATRIX_WG + lid.x;
-    if k >= d4 {
-        return;
-    }
+    let nf = twin_columns(lp);
     let j0 = wg.y * R;
-    let cols = four_rows(j0, nf - 1u, 1u);
-    let c0 = cols.x;
-    let c1 = cols.y;
-    let c2 = cols.z;
-    let c3 = cols.w;
+    let c = four_rows(j0, nf - 1u, 1u);
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -43,15 +32,14 @@ fn main(
     var acc3 = vec4<f32>(0.0);
     for (var i = 0u; i < n; i++) {
         let av = a[i * d4 + k];
-        let row = i * m;
-        acc0 += prob[row + c0] * av;
-        acc1 += prob[row + c1] * av;
-        acc2 += prob[row + c2] * av;
-        acc3 += prob[row + c3] * av;
+        let row = i * lp.m;
+        acc0 += prob[row + c.x] * av;
+        acc1 += prob[row + c.y] * av;
+        acc2 += prob[row + c.z] * av;
+        acc3 += prob[row + c.w] * av;
     }
 
-    let scale = grad_terms[0] / (f32(n) * tau);
-    let g_twins = grad_terms[1];
+    let scale = nce_grad_scale(lp);
     var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var r = 0u; r < R; r++) {
         let j = j0 + r;
@@ -59,7 +47,7 @@ fn main(
             grad_p[j * d4 + k] = scale * (accs[r] - a[j * d4 + k]);
         } else if j < nf {
             let jj = j - n;
-            grad_f[jj * d4 + k] = scale * accs[r] + g_twins * stats[jj * 4u + 1u] * a[jj * d4 + k];
+            grad_f[jj * d4 + k] = scale * accs[r] + twins_grad_scale(jj) * a[jj * d4 + k];
         }
     }
 }

@@ -20,14 +20,11 @@
 @group(0) @binding(6) var<storage, read_write> params: array<u32>;
 
 @compute @workgroup_size(MATRIX_WG, 1, 1)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let lp = loss_params();
     let n = lp.n;
     let d4 = lp.d4;
-    let nf = n + n * lp.use_f;
+    let nf = twin_columns(lp);
     let m = lp.m;
     let inv_tau = 1.0 / lp.tau;
 
@@ -38,29 +35,25 @@ fn main(
     let row0 = wg.y * R;
     // Rows past the end read the last row and are not stored.
     let rows = four_rows(row0, n - 1u, d4);
-    let a0 = rows.x;
-    let a1 = rows.y;
-    let a2 = rows.z;
-    let a3 = rows.w;
 
     var acc = vec4<f32>(0.0);
     if c < n {
         let cb = c * d4;
         for (var k = 0u; k < d4; k++) {
             let cv = p[cb + k];
-            acc += vec4<f32>(dot(a[a0 + k], cv), dot(a[a1 + k], cv), dot(a[a2 + k], cv), dot(a[a3 + k], cv));
+            acc += vec4<f32>(dot(a[rows.x + k], cv), dot(a[rows.y + k], cv), dot(a[rows.z + k], cv), dot(a[rows.w + k], cv));
         }
     } else if c < nf {
         let cb = (c - n) * d4;
         for (var k = 0u; k < d4; k++) {
             let cv = f[cb + k];
-            acc += vec4<f32>(dot(a[a0 + k], cv), dot(a[a1 + k], cv), dot(a[a2 + k], cv), dot(a[a3 + k], cv));
+            acc += vec4<f32>(dot(a[rows.x + k], cv), dot(a[rows.y + k], cv), dot(a[rows.z + k], cv), dot(a[rows.w + k], cv));
         }
     } else {
         let cb = (c - nf) * d4;
         for (var k = 0u; k < d4; k++) {
             let cv = q[cb + k];
-            acc += vec4<f32>(dot(a[a0 + k], cv), dot(a[a1 + k], cv), dot(a[a2 + k], cv), dot(a[a3 + k], cv));
+            acc += vec4<f32>(dot(a[rows.x + k], cv), dot(a[rows.y + k], cv), dot(a[rows.z + k], cv), dot(a[rows.w + k], cv));
         }
     }
 

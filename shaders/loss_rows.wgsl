@@ -21,10 +21,7 @@ var<workgroup> red_max: array<f32, ROW_WG>;
 var<workgroup> red_sum: array<f32, ROW_WG>;
 
 @compute @workgroup_size(ROW_WG, 1, 1)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let lp = loss_params();
     let n = lp.n;
     let use_f = lp.use_f;

@@ -1,5 +1,5 @@
 //! `iftcl eval` figures on all-MiniLM-L6-v2: each of the 7 STS tasks within ±0.1 of the PyTorch
-//! reference in DESIGN.md, and STS-B dev 86.72 ± 0.1.
+//! reference (docs/benchmarks.md), and STS-B dev 86.72 ± 0.1.
 
 mod common;
 

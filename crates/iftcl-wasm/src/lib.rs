@@ -18,7 +18,6 @@
 //! message by `console_error_panic_hook` and surfaces as an exception).
 
 use std::cell::RefCell;
-use std::path::Path;
 use std::rc::Rc;
 
 use iftcl::burn::tensor::Tensor;
@@ -26,13 +25,16 @@ use iftcl::eval::cosine;
 use iftcl::train::memory::human_bytes;
 use iftcl::train::fused::FusedLoss;
 use iftcl::train::{FineTuner, TrainConfig};
-use iftcl::{ModelFiles, RawModelFiles, SentenceEncoder};
+use iftcl::SentenceEncoder;
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::future_to_promise;
 
 mod ctors;
 mod device;
+mod js_input;
+
+use js_input::{js_debug, js_err, model_files, number, option, texts_of};
 
 /// Runs the static constructors and installs the panic hook (once, when the module is
 /// instantiated).
@@ -40,91 +42,6 @@ mod device;
 pub fn start() {
     ctors::run_once();
     console_error_panic_hook::set_once();
-}
-
-fn js_err(context: &str, e: impl std::fmt::Display) -> JsValue {
-    JsError::new(&format!("{context}: {e}")).into()
-}
-
-fn js_debug(context: &str, e: JsValue) -> JsValue {
-    let text = e.as_string().or_else(|| Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string())).unwrap_or_else(|| format!("{e:?}"));
-    JsError::new(&format!("{context}: {text}")).into()
-}
-
-/// Fetches `url` with the global `fetch` (browsers and Node 18+).
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
-    let global = js_sys::global();
-    let fetch: Function = Reflect::get(&global, &"fetch".into())?.dyn_into().map_err(|_| js_err(url, "no fetch() in this environment: pass the bytes instead"))?;
-    let promise: Promise = fetch.call1(&global, &url.into()).map_err(|e| js_debug(url, e))?.dyn_into()?;
-    let response = JsFuture::from(promise).await.map_err(|e| js_debug(&format!("fetching {url}"), e))?;
-    if !Reflect::get(&response, &"ok".into())?.as_bool().unwrap_or(false) {
-        let status = Reflect::get(&response, &"status".into())?.as_f64().unwrap_or(0.0);
-        return Err(js_err(&format!("fetching {url}"), format!("HTTP status {status}")));
-    }
-    let array_buffer: Function = Reflect::get(&response, &"arrayBuffer".into())?.dyn_into()?;
-    let buffer = JsFuture::from(array_buffer.call0(&response)?.dyn_into::<Promise>()?).await?;
-    Ok(Uint8Array::new(&buffer).to_vec())
-}
-
-/// `files[key]` as bytes: a Uint8Array, an ArrayBuffer, or a URL to fetch. `None` when absent.
-async fn file_bytes(files: &JsValue, key: &str) -> Result<Option<Vec<u8>>, JsValue> {
-    let v = Reflect::get(files, &key.into())?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    if let Some(url) = v.as_string() {
-        return fetch_bytes(&url).await.map(Some);
-    }
-    if v.is_instance_of::<Uint8Array>() || v.is_instance_of::<js_sys::ArrayBuffer>() {
-        return Ok(Some(Uint8Array::new(&v).to_vec()));
-    }
-    Err(js_err(&format!("Encoder.load: `{key}`"), "must be a Uint8Array, an ArrayBuffer or a URL string"))
-}
-
-async fn required(files: &JsValue, key: &str, file: &str) -> Result<Vec<u8>, JsValue> {
-    file_bytes(files, key).await?.ok_or_else(|| js_err("Encoder.load", format!("`{key}` ({file}) is required: bytes or a URL")))
-}
-
-fn option<T: JsCast>(options: &JsValue, key: &str) -> Result<Option<T>, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
-    }
-    let v = Reflect::get(options, &key.into())?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.dyn_into::<T>().map(Some).map_err(|_| js_err("options", format!("`{key}` has the wrong type")))
-}
-
-fn number(options: &JsValue, key: &str, default: f64) -> Result<f64, JsValue> {
-    Ok(option::<js_sys::Number>(options, key)?.map_or(default, |n| n.value_of()))
-}
-
-/// The model files as the library takes them, from what JavaScript passed.
-async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> {
-    if !files.is_object() {
-        return Err(js_err("Encoder.load", "expects { config, weights, tokenizer, pooling?, modules?, sentenceBertConfig? }"));
-    }
-    let raw = RawModelFiles {
-        config: required(files, "config", "config.json").await?,
-        weights: required(files, "weights", "model.safetensors").await?,
-        tokenizer: required(files, "tokenizer", "tokenizer.json").await?,
-        modules: file_bytes(files, "modules").await?,
-        pooling: file_bytes(files, "pooling").await?,
-        sentence_bert_config: file_bytes(files, "sentenceBertConfig").await?,
-    };
-    ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))
-}
-
-fn texts_of(texts: Array, what: &str) -> Result<Vec<String>, JsValue> {
-    if texts.length() == 0 {
-        return Err(js_err(what, "needs at least one sentence"));
-    }
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.as_string().ok_or_else(|| js_err(what, format!("item {i} is not a string"))))
-        .collect()
 }
 
 fn rows_to_js(rows: Vec<Vec<f32>>) -> Array {

@@ -1,4 +1,4 @@
-//! The training objective: which terms make up the loss (DESIGN.md, "The method").
+//! The training objective: which terms make up the loss (docs/method.md).
 //!
 //! - `infonce` (SimCSE): L = L_nce(a, p, [queue if asked]).
 //! - `twins` (IFTCL): L = L_nce(a, p, f, queue) + λ L_twins(a, p, f, r).

@@ -22,16 +22,17 @@ const ROWS_PER_THREAD: u32 = 4;
 /// Threads of the row kernels (their `@workgroup_size(256)`).
 const ROW_THREADS: u32 = 256;
 
-/// A WGSL file of `shaders/` as a kernel (its entry point is `main`), after the constants and
-/// helpers all five share (`loss_common.wgsl`).
+/// WGSL files of `shaders/` as one kernel (its entry point is `main`), after the constants and
+/// helpers all five share (`loss_common.wgsl`); the backward kernels also share
+/// `loss_backward_common.wgsl`.
 macro_rules! wgsl_kernel {
-    ($name:ident, $file:literal) => {
+    ($name:ident, $($file:literal),+) => {
         struct $name;
         impl KernelSource for $name {
             fn source(&self) -> SourceTemplate {
                 SourceTemplate::new(concat!(
                     include_str!("../../../../../shaders/loss_common.wgsl"),
-                    include_str!(concat!("../../../../../shaders/", $file))
+                    $(include_str!(concat!("../../../../../shaders/", $file))),+
                 ))
             }
             fn id(&self) -> KernelId {
@@ -47,8 +48,8 @@ macro_rules! wgsl_kernel {
 wgsl_kernel!(LogitsKernel, "loss_logits.wgsl");
 wgsl_kernel!(RowsKernel, "loss_rows.wgsl");
 wgsl_kernel!(ReduceKernel, "loss_reduce.wgsl");
-wgsl_kernel!(GradAnchorKernel, "loss_grad_anchor.wgsl");
-wgsl_kernel!(GradTwinsKernel, "loss_grad_twins.wgsl");
+wgsl_kernel!(GradAnchorKernel, "loss_backward_common.wgsl", "loss_grad_anchor.wgsl");
+wgsl_kernel!(GradTwinsKernel, "loss_backward_common.wgsl", "loss_grad_twins.wgsl");
 
 fn f32_input(t: CubeTensor, what: &str) -> CubeTensor {
     assert_eq!(t.dtype, DType::F32, "the fused loss takes f32 tensors ({what} is {:?})", t.dtype);
