@@ -1,7 +1,8 @@
 //! The library in a few lines: load a model, embed, compare, fine-tune a few IFTCL steps on
 //! sentences held in memory, save a sentence-transformers folder.
 //!
-//! `cargo run --release -p iftcl --example quickstart` (after `scripts/fetch-model.sh`).
+//! `cargo build --release --workspace --examples`, then run `release/examples/quickstart` from
+//! the Cargo target folder in the repository root (after `scripts/fetch-model.sh`).
 
 use std::path::Path;
 
