@@ -1,5 +1,11 @@
 """The report's Markdown: each figure beside its PyTorch reference (same machine, same run, when
-torch was importable; else the fixed H100 figures below), the ratios and the goals."""
+torch was importable; else the fixed H100 figures below), the ratios and the goals.
+
+    render.py report.json        # prints the Markdown of a report again
+"""
+
+import json
+import sys
 
 # PyTorch eager, fp32, one H100, length 32, AdamW (sentences/s): (low, high) of the measured range.
 FALLBACK = {
@@ -21,7 +27,10 @@ LOSS_NAMES = {"twins": "IFTCL", "infonce": "SimCSE"}
 
 
 def fmt(x, digits=1):
-    return "—" if x is None else f"{x:,.{digits}f}"
+    if x is None:
+        return "—"
+    # Small figures (software GPUs, smoke sizes) keep three significant digits.
+    return f"{x:.3g}" if digits == 1 and abs(x) < 10 else f"{x:,.{digits}f}"
 
 
 def ratio(a, b):
@@ -88,14 +97,16 @@ def sts_table(report):
     gpu, cpu = sts.get("gpu") or {}, sts.get("cpu") or {}
     if not gpu:
         return []
-    lines = ["| task | GPU | CPU, same run and weights | GPU − CPU | CPU, docs/benchmarks.md (float32 weights) |",
-             "|---|---:|---:|---:|---:|"]
+    # Smoke runs cut the STS files, so the full data's figures do not apply to them.
+    docs = not report["meta"]["smoke"]
+    lines = ["| task | GPU | CPU, same run and weights | GPU − CPU |" + (" CPU, docs/benchmarks.md (float32 weights) |" if docs else ""),
+             "|---|---:|---:|---:|" + ("---:|" if docs else "")]
     for t in TASKS:
         if t not in gpu:
             continue
         g, c = gpu[t], cpu.get(t)
         d = None if c is None else g - c
-        lines.append(f"| {t} | {g:.2f} | {fmt(c, 2)} | {'—' if d is None else f'{d:+.2f}'} | {fmt(CPU_FIGURES.get(t), 2)} |")
+        lines.append(f"| {t} | {g:.2f} | {fmt(c, 2)} | {'—' if d is None else f'{d:+.2f}'} |" + (f" {fmt(CPU_FIGURES.get(t), 2)} |" if docs else ""))
     return lines
 
 
@@ -130,14 +141,22 @@ def markdown(report):
     torch_line = (f"PyTorch {info.get('torch')} on {info.get('device')} ({info.get('dtype')}, TF32 matmul {info.get('tf32_matmul')}, "
                   f"attention {info.get('attention')})" if info else f"PyTorch reference: {t.get('status', 'not run')}")
     lines = [f"# iftcl on a GPU{' (SMOKE sizes: the figures mean nothing)' if m['smoke'] else ''}", "",
-             f"{m['host']}; {m['cpus']} CPU cores; {m.get('nvidia_smi') or 'no nvidia-smi'}; iftcl {m.get('iftcl', '—')}; autotune {m.get('autotune')}",
+             f"{m['host']}; {m['cpus']} CPU cores; {m.get('nvidia_smi') or 'no nvidia-smi'}; {m.get('iftcl', 'iftcl —')}; autotune {m.get('autotune')}",
              f"report {m['wall_s']:.0f} s of {m['budget_s']} s budget; sizes: {m['sizes_line']}",
              f"{torch_line}", ""]
     lines += correctness_lines(report) + [""] + speed_table(report) + [""] + sts_table(report)
-    failed = [s for s in report.get("steps", []) if s["status"] != "ok"]
+    # nvidia-smi is information only (the header line says what it gave).
+    failed = [s for s in report.get("steps", []) if s["status"] != "ok" and s["name"] != "nvidia-smi"]
     if failed:
         lines += ["", "Steps that did not finish:", ""]
         lines += [f"- {s['name']}: {s['status']}: {s.get('error', '')}" for s in failed]
     for e in t.get("errors") or []:
         lines.append(f"- PyTorch reference {e['case']}: {e['error']}")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: render.py report.json")
+    with open(sys.argv[1]) as f:
+        print(markdown(json.load(f)), end="")
