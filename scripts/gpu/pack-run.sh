@@ -47,7 +47,10 @@ case "$vk" in
 esac
 say "Vulkan loader: $vk"
 nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv_icd" ]; then
+if [ ! -f "$nv_icd" ]; then  # elsewhere on other images, if anywhere
+  nv_icd="$(find /usr/local/nvidia /usr/share/vulkan /etc/vulkan -maxdepth 4 -name 'nvidia_icd*.json' 2>/dev/null | head -1 || true)"
+fi
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -n "$nv_icd" ] && [ -f "$nv_icd" ]; then
   export VK_DRIVER_FILES="$nv_icd" __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   say "VK_DRIVER_FILES=$nv_icd"
 fi
