@@ -31,6 +31,22 @@ impl Head {
     }
 }
 
+/// Fails when `tokenizer` (read from `origin`) produces ids beyond the embedding table of
+/// `config`.
+pub(crate) fn check_vocab(tokenizer: &TextTokenizer, config: &BertConfig, origin: &Path) -> Result<()> {
+    let bound = tokenizer.id_bound();
+    if bound > config.vocab_size {
+        return Err(Error::TokenizerMismatch(format!(
+            "{} produces token ids up to {} but the model's embedding table has {} rows \
+             (config.json vocab_size); the tokenizer belongs to another model",
+            origin.display(),
+            bound - 1,
+            config.vocab_size
+        )));
+    }
+    Ok(())
+}
+
 /// A sentence encoder on one device: tokenizer + transformer + pooling + normalisation.
 #[derive(Debug, Clone)]
 pub struct SentenceEncoder {
@@ -87,16 +103,7 @@ impl SentenceEncoder {
             });
         }
         let tokenizer = TextTokenizer::from_bytes(&files.tokenizer, &origin.join("tokenizer.json"), max_len, files.lower_case)?;
-        let bound = tokenizer.id_bound();
-        if bound > config.vocab_size {
-            return Err(Error::TokenizerMismatch(format!(
-                "{} produces token ids up to {} but the model's embedding table has {} rows \
-                 (config.json vocab_size); the tokenizer belongs to another model",
-                origin.join("tokenizer.json").display(),
-                bound - 1,
-                config.vocab_size
-            )));
-        }
+        check_vocab(&tokenizer, &config, &origin.join("tokenizer.json"))?;
 
         let mut model = BertModel::init(&config, device);
         let mut source = WeightSource::from_bytes(&files.weights, &origin.join("model.safetensors"), device)?;

@@ -2,7 +2,8 @@
 //! Twins contrastive learning) on any GPU through wgpu, with a CPU fallback.
 //!
 //! - [`SentenceEncoder`]: load a BERT-family model folder (Hugging Face + sentence-transformers
-//!   layout), embed sentences, save.
+//!   layout), embed sentences, save; [`SentenceEncoder::random`] gives one of any shape with
+//!   random weights.
 //! - [`device`]: `auto | cpu | gpu | gpu:N` selection and the adapter listing.
 //! - [`train`]: the IFTCL trainer ([`train::train`]) and in-memory fine-tuning
 //!   ([`train::FineTuner`]).
@@ -32,6 +33,7 @@ pub mod eval;
 pub mod hash;
 pub mod hf_config;
 pub mod model;
+mod random_encoder;
 pub mod tokenize;
 pub mod train;
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use iftcl::eval;
+use iftcl::{SentenceEncoder, eval};
+use iftcl::burn::module::Module;
 use iftcl::train::TrainConfig;
 
 use crate::args::{ModelArgs, sts_dir};
@@ -14,7 +15,8 @@ use crate::args::{ModelArgs, sts_dir};
 pub enum BenchCommand {
     /// Sentences/s encoding the STS-B dev sentences (both columns, 3,000 sentences).
     Embed(BenchEmbedArgs),
-    /// Training sentences/s (batch 64, length 32) per device and loss.
+    /// Training sentences/s (batch 64, length 32) per device and loss, from the model's weights
+    /// or (--random-weights) from random weights of any config's shape.
     Train(BenchTrainArgs),
     /// The loss alone: fused WGSL kernels vs the plain burn-ops graph, forward + backward.
     Loss(BenchLossArgs),
@@ -73,6 +75,10 @@ pub struct BenchTrainArgs {
     /// Corpus to draw sentences from [default: $IFTCL_DATA_DIR/corpus/senteval-sentences.txt].
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// Train an encoder of this config.json's shape from random weights instead of the model's
+    /// weights (the tokenizer and pooling head still come from --model).
+    #[arg(long, value_name = "CONFIG.json")]
+    random_weights: Option<PathBuf>,
     /// auto | on | off: the fused loss kernels (auto: on for wgpu devices).
     #[arg(long, default_value = "auto")]
     fused_loss: String,
@@ -144,7 +150,13 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
 /// PyTorch reference figures on 2 CPU cores (sentences/s): IFTCL three views, SimCSE two.
 const REFERENCE_CPU: [(&str, f64); 2] = [("twins", 29.0), ("infonce", 42.0)];
 
+/// Seed of the weights `--random-weights` draws.
+const RANDOM_WEIGHTS_SEED: u64 = 42;
+
 fn train(args: BenchTrainArgs) -> Result<()> {
+    if args.steps == 0 || args.batch_size == 0 {
+        bail!("--steps and --batch-size must be at least 1");
+    }
     let corpus_path = match &args.corpus {
         Some(p) => p.clone(),
         None => std::env::var("IFTCL_DATA_DIR")
@@ -155,9 +167,19 @@ fn train(args: BenchTrainArgs) -> Result<()> {
     let corpus = iftcl::train::data::Corpus::open(&corpus_path)?;
     let take: Vec<usize> = (0..corpus.len().min(args.batch_size * (args.warmup + args.steps))).collect();
     let sentences = corpus.read(&take)?;
+    let weights = match &args.random_weights {
+        Some(c) => format!("random weights, shape of {}", c.display()),
+        None => args.model.display().to_string(),
+    };
     let mut out = Vec::new();
     for d in &args.device {
         let selected = iftcl::device::select(d.parse()?)?;
+        let start = match &args.random_weights {
+            Some(config) => SentenceEncoder::random(config, &args.model, &selected.device, RANDOM_WEIGHTS_SEED)?,
+            None => SentenceEncoder::load(&args.model, &selected.device)?,
+        };
+        let parameters = start.model.num_params();
+        let on_cpu = selected.description.starts_with("cpu");
         for loss in &args.loss {
             let config = TrainConfig {
                 loss: loss.parse().map_err(anyhow::Error::msg)?,
@@ -167,17 +189,19 @@ fn train(args: BenchTrainArgs) -> Result<()> {
                 fused_loss: args.fused_loss.parse().map_err(anyhow::Error::msg)?,
                 ..TrainConfig::default()
             };
-            let times = iftcl::bench::bench_train(&args.model, &selected.device, &sentences, &config, args.warmup, args.steps)?;
+            let times = iftcl::bench::bench_train(&start, &sentences, &config, args.warmup, args.steps)?;
             let med = iftcl::bench::median(&times);
             let sps = args.batch_size as f64 / med;
-            let reference = REFERENCE_CPU.iter().find(|(l, _)| l == loss).map(|(_, r)| *r).unwrap_or(f64::NAN);
+            // The PyTorch figures were taken on 2 CPU cores with all-MiniLM-L6-v2's weights.
+            let reference = REFERENCE_CPU.iter().find(|(l, _)| l == loss).map(|(_, r)| *r).filter(|_| on_cpu && args.random_weights.is_none());
+            let ratio = reference.map(|r| format!("  ratio to PyTorch CPU {r:.0}/s: {:.2}x", sps / r)).unwrap_or_default();
             println!(
-                "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.2} s of {}, batch {}, len {})  ratio to PyTorch CPU {:.0}/s: {:.2}x",
-                selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, reference, sps / reference
+                "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.3} s of {}, batch {}, len {}, {:.1}M parameters){ratio}",
+                selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, parameters as f64 / 1e6
             );
             out.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
                 "median_step_s": med, "step_times_s": times, "batch_size": args.batch_size, "max_len": args.max_len,
-                "reference_cpu_sentences_per_s": reference}));
+                "weights": weights, "parameters": parameters, "reference_cpu_sentences_per_s": reference}));
         }
     }
     if let Some(p) = args.json {

@@ -21,7 +21,7 @@ pub struct EvalArgs {
     /// Only these tasks (comma-separated: STS12,...,STS16,STS-B,SICK-R,STS-B-dev).
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
-    /// Write the figures as JSON here.
+    /// Write the figures as JSON here (with the device and the seconds the evaluation took).
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -41,7 +41,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (encoder, device) = args.model.load()?;
     let t = std::time::Instant::now();
     let scores = eval::evaluate(&tasks, |s| encoder.embed(s))?;
-    tracing::info!("evaluated in {:.1} s on {device}", t.elapsed().as_secs_f64());
+    let seconds = t.elapsed().as_secs_f64();
+    tracing::info!("evaluated in {seconds:.1} s on {device}");
     let mut json = serde_json::Map::new();
     println!("{:<10} {:>6} {:>9}", "task", "pairs", "spearman");
     for s in &scores {
@@ -54,6 +55,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("{:<10} {:>6} {:>9.2}", "avg", "", avg);
         json.insert("avg".into(), serde_json::json!((avg * 100.0).round() / 100.0));
     }
+    // Beside the figures: the device and the time the evaluation took (model load excluded).
+    json.insert("device".into(), serde_json::json!(device));
+    json.insert("seconds".into(), serde_json::json!((seconds * 100.0).round() / 100.0));
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
     }

@@ -1,19 +1,18 @@
 //! `bench train`: sentences per second of training steps, the same step `iftcl train` runs.
 
-use std::path::Path;
 use std::time::Instant;
 
-use burn::tensor::Device;
-
 use crate::encoder::SentenceEncoder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::train::{FineTuner, TrainConfig};
 
-/// Seconds of each of `steps` timed training steps on `device` after `warmup` untimed ones,
-/// with the batch, loss and queue of `config`, on `sentences` taken in order.
-pub fn bench_train(encoder_dir: &Path, device: &Device, sentences: &[String], config: &TrainConfig, warmup: usize, steps: usize) -> Result<Vec<f64>> {
-    let start = SentenceEncoder::load(encoder_dir, device)?;
-    let mut tuner = FineTuner::new(&start, config.clone())?;
+/// Seconds of each of `steps` timed training steps of `start` (on its device) after `warmup`
+/// untimed ones, with the batch, loss and queue of `config`, on `sentences` taken in order.
+pub fn bench_train(start: &SentenceEncoder, sentences: &[String], config: &TrainConfig, warmup: usize, steps: usize) -> Result<Vec<f64>> {
+    if sentences.is_empty() || steps == 0 {
+        return Err(Error::InvalidArgument("bench train needs at least one sentence and one timed step".into()));
+    }
+    let mut tuner = FineTuner::new(start, config.clone())?;
     let n = config.batch_size;
     let mut times = Vec::new();
     for step in 0..(warmup + steps) {
