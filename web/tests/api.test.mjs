@@ -25,7 +25,8 @@ test("embeddings of the golden sentences match the PyTorch reference", async () 
     assert.ok(v instanceof Float32Array);
     worst = Math.min(worst, cosine(v, golden.embeddings[i]));
   });
-  assert.ok(worst >= 0.999, `worst cosine ${worst}`);
+  // Measured 1.0000000 (printed below); 1e-5 of headroom for float rounding.
+  assert.ok(worst >= 0.99999, `worst cosine ${worst}`);
   console.log(`wasm (cpu) vs reference: worst cosine ${worst.toFixed(7)} over ${out.length} sentences`);
 });
 

@@ -54,3 +54,44 @@ export function safetensors(bytes) {
   }
   return out;
 }
+
+/// The model folder's files as bytes, keyed as Encoder.load takes them.
+export function modelFiles(dir = modelDir) {
+  const read = (f) => readFileSync(path.join(dir, f));
+  return {
+    config: read("config.json"),
+    weights: read("model.safetensors"),
+    tokenizer: read("tokenizer.json"),
+    pooling: read("1_Pooling/config.json"),
+    modules: read("modules.json"),
+    sentenceBertConfig: read("sentence_bert_config.json"),
+  };
+}
+
+/// The native `iftcl` binary of the Cargo build (same folder as the Rust tests use).
+export function iftclBin() {
+  const target = process.env.CARGO_TARGET_DIR || path.join(process.env.HOME, ".cache/iftcl-target");
+  const bin = path.join(target, "release/iftcl");
+  if (!existsSync(bin)) throw new Error(`${bin} not built: run cargo build --release --workspace`);
+  return bin;
+}
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm", ".ts": "text/plain" };
+
+/// Serves web/ as the site and the model folder under /model/ on 127.0.0.1 (a free port).
+/// Resolves to { server, port }; close it with server.close().
+export async function serveDemo() {
+  const server = createServer((req, res) => {
+    const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = url.startsWith("/model/") ? path.join(modelDir, url.slice(7)) : path.join(web, url === "/" ? "index.html" : url);
+    const inside = file.startsWith(web) || file.startsWith(modelDir);
+    if (!inside || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return { server, port: server.address().port };
+}
