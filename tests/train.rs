@@ -8,21 +8,6 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-/// A small corpus cut from the shared one (first 400 sentences).
-fn small_corpus(dir: &Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(data_dir().join("corpus/senteval-sentences.txt")).unwrap();
-    let p = dir.join("corpus.txt");
-    std::fs::write(&p, text.lines().take(400).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
-    p
-}
-
-fn train_args<'a>(corpus: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
-    vec![
-        "train", "--device", "cpu", "--corpus", corpus, "--out", out, "--batch-size", "4", "--max-len", "12",
-        "--max-steps", steps, "--eval-every", "5", "--no-eval", "--quiet", "--seed", "7", "--queue-size", "16",
-    ]
-}
-
 /// (step, loss) of every step line of a metrics file.
 fn losses(out: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
@@ -83,10 +68,7 @@ fn a_killed_run_resumes_exactly() {
 #[test]
 fn checkpoints_keep_the_sentence_transformers_layout() {
     let t = TempDir::new("layout");
-    let corpus = small_corpus(&t.0);
-    let out = t.0.join("out");
-    let o = iftcl(&train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "5"), None);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, out) = trained(&t, "5");
     for dir in ["last", "best"] {
         for f in ["config.json", "model.safetensors", "tokenizer.json", "modules.json", "1_Pooling/config.json",
                   "config_sentence_transformers.json", "sentence_bert_config.json"] {
@@ -169,7 +151,7 @@ fn unwritable_output_folder() {
 #[test]
 fn nan_loss_stops_with_the_last_good_checkpoint_intact() {
     let (e, t) = train_err(None, &[], Some(("IFTCL_FAULT_NAN_AT_STEP", "5")));
-    assert!(e.contains("the loss became NaN at step 5") && e.contains("last good checkpoint"), "{e}");
+    assert!(e.contains("the loss became NaN at step 5") && e.contains("the newest good checkpoint is") && e.contains("out/last (step 4)"), "{e}");
     let last = t.0.join("out/last");
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(last.join("trainer_state.json")).unwrap()).unwrap();

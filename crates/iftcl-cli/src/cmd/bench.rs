@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Subcommand;
 use iftcl::eval;
 use iftcl::train::TrainConfig;
 
 use crate::args::{ModelArgs, sts_dir};
+use crate::outln;
 
 /// What to measure.
 #[derive(Subcommand, Debug)]
@@ -117,6 +118,7 @@ pub fn run(what: BenchCommand) -> Result<()> {
 }
 
 fn embed(args: BenchEmbedArgs) -> Result<()> {
+    let mut out = crate::stdout::stdout();
     let dir = sts_dir(&args.data)?;
     let task = eval::load_task(&dir, "STS-B-dev")?;
     let sentences: Vec<&str> = task.pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
@@ -128,16 +130,16 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
         let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size };
         let (encoder, description) = model.load()?;
         let r = iftcl::bench::bench_embed(&encoder, &sentences, args.runs, &description)?;
-        println!(
+        outln!(out,
             "{:<50} {:>8.1} sentences/s  (median of {} runs, {} sentences, {} tokens, batch {})  ratio to reference {:.0}/s: {:.2}x",
             r.device, r.sentences_per_s, r.runs_s.len(), r.sentences, r.tokens, args.batch_size, args.reference,
             r.sentences_per_s / args.reference
-        );
+        )?;
         results.push(serde_json::json!({ "result": r, "reference_sentences_per_s": args.reference,
             "ratio": r.sentences_per_s / args.reference }));
     }
     if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&results)?).with_context(|| format!("cannot write {}", path.display()))?;
+        iftcl::atomic::write_file(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;
     }
     Ok(())
 }
@@ -145,6 +147,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
 const REFERENCE_CPU: [(&str, f64); 2] = [("twins", 29.0), ("infonce", 42.0)];
 
 fn train(args: BenchTrainArgs) -> Result<()> {
+    let mut out = crate::stdout::stdout();
     let corpus_path = match &args.corpus {
         Some(p) => p.clone(),
         None => std::env::var("IFTCL_DATA_DIR")
@@ -155,7 +158,7 @@ fn train(args: BenchTrainArgs) -> Result<()> {
     let corpus = iftcl::train::data::Corpus::open(&corpus_path)?;
     let take: Vec<usize> = (0..corpus.len().min(args.batch_size * (args.warmup + args.steps))).collect();
     let sentences = corpus.read(&take)?;
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for d in &args.device {
         let selected = iftcl::device::select(d.parse()?)?;
         for loss in &args.loss {
@@ -171,22 +174,23 @@ fn train(args: BenchTrainArgs) -> Result<()> {
             let med = iftcl::bench::median(&times);
             let sps = args.batch_size as f64 / med;
             let reference = REFERENCE_CPU.iter().find(|(l, _)| l == loss).map(|(_, r)| *r).unwrap_or(f64::NAN);
-            println!(
+            outln!(out,
                 "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.2} s of {}, batch {}, len {})  ratio to PyTorch CPU {:.0}/s: {:.2}x",
                 selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, reference, sps / reference
-            );
-            out.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
+            )?;
+            rows.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
                 "median_step_s": med, "step_times_s": times, "batch_size": args.batch_size, "max_len": args.max_len,
                 "reference_cpu_sentences_per_s": reference}));
         }
     }
     if let Some(p) = args.json {
-        std::fs::write(&p, serde_json::to_string_pretty(&out)?).with_context(|| format!("cannot write {}", p.display()))?;
+        iftcl::atomic::write_file(&p, serde_json::to_string_pretty(&rows)?.as_bytes())?;
     }
     Ok(())
 }
 
 fn loss(args: BenchLossArgs) -> Result<()> {
+    let mut out = crate::stdout::stdout();
     if args.n == 0 || args.k.is_empty() || args.d.iter().any(|&d| d == 0) {
         bail!("--n and every --d must be at least 1, and --k needs a value");
     }
@@ -194,16 +198,16 @@ fn loss(args: BenchLossArgs) -> Result<()> {
     let shapes: Vec<(usize, usize, usize)> = args.d.iter().flat_map(|&d| args.k.iter().map(move |&k| (args.n, k, d))).collect();
     let r = iftcl::bench::bench_loss(&selected.device, &selected.description, &shapes, args.warmup, args.runs)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
         return Ok(());
     }
-    println!("{} ({} timed runs, median; {})", r.device, r.runs, r.objective);
-    println!("{:>5} {:>5} {:>5} {:>10} {:>11} {:>8} {:>10} {:>10} {:>9} {:>8}", "N", "K", "d", "fused ms", "unfused ms", "speedup", "err loss", "err grad", "GFLOP/s", "GB/s");
+    outln!(out, "{} ({} timed runs, median; {})", r.device, r.runs, r.objective)?;
+    outln!(out, "{:>5} {:>5} {:>5} {:>10} {:>11} {:>8} {:>10} {:>10} {:>9} {:>8}", "N", "K", "d", "fused ms", "unfused ms", "speedup", "err loss", "err grad", "GFLOP/s", "GB/s")?;
     for c in &r.cases {
-        println!(
+        outln!(out,
             "{:>5} {:>5} {:>5} {:>10.3} {:>11.3} {:>7.2}x {:>10.1e} {:>10.1e} {:>9.1} {:>8.2}",
             c.n, c.k, c.d, c.fused_ms, c.unfused_ms, c.speedup, c.max_rel_err_loss, c.max_rel_err_grad, c.fused_gflops, c.fused_gbps
-        );
+        )?;
     }
     Ok(())
 }
