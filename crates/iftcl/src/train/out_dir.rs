@@ -35,11 +35,6 @@ impl OutputFolder {
         Ok(OutputFolder { dir: dir.to_path_buf(), _lock: lock })
     }
 
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     /// Makes sure that the checkpoints in the folder are this run's: a run resumed from
     /// `OUT/last` owns them; another run's are removed when `overwrite` is set and refused
     /// otherwise, so that no `best/` of an earlier run passes for this one's.
