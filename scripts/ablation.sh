@@ -40,7 +40,8 @@ common=(--model "$model" --corpus "$data/corpus/senteval-sentences.txt" --device
 run() {
   local name="$1"; shift
   if [ ! -f "$out/$name.json" ]; then
-    "$iftcl" train "${common[@]}" --out "$out/$name" "$@"
+    # --overwrite: a run whose figures are missing did not finish; start it again.
+    "$iftcl" train "${common[@]}" --out "$out/$name" --overwrite "$@"
     "$iftcl" eval --model "$out/$name/best" --device "$device" --data "$data/sts" --dev --json "$out/$name.json"
   fi
 }

@@ -8,7 +8,7 @@
 #                   and corpus/senteval-sentences.txt)
 #   IFTCL_STEPS     training steps (default: 100 on the CPU, one epoch = 821 steps on a GPU)
 #   IFTCL_DEVICE    auto | cpu | gpu | gpu:N (default auto)
-#   IFTCL_OUT       output folder (default runs/main)
+#   IFTCL_OUT       output folder (default runs/main; each run replaces the last one's checkpoints)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
@@ -43,7 +43,7 @@ echo "== STS before training ($model)"
 
 echo "== IFTCL training: $steps steps on $device"
 "$iftcl" train --model "$model" --corpus "$data/corpus/senteval-sentences.txt" --out "$out" \
-  --device "$device" --max-steps "$steps" --eval-every 50 --eval-data "$data/sts"
+  --device "$device" --max-steps "$steps" --eval-every 50 --eval-data "$data/sts" --overwrite
 
 echo "== STS after training ($out/best)"
 "$iftcl" eval --model "$out/best" --device "$device" --data "$data/sts" --dev --json "$out/after.json"

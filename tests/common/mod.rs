@@ -123,3 +123,29 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     iftcl::compare::max_abs_diff(a, b).unwrap_or_else(|e| panic!("cosine: {e}"));
     iftcl::eval::cosine(a, b)
 }
+
+/// A small corpus cut from the shared one (first 400 sentences).
+pub fn small_corpus(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(data_dir().join("corpus/senteval-sentences.txt")).unwrap();
+    let p = dir.join("corpus.txt");
+    std::fs::write(&p, text.lines().take(400).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    p
+}
+
+/// A fast CPU training run on `corpus` into `out`: batch 4, 12 tokens, a checkpoint every 5
+/// steps, no evaluation.
+pub fn train_args<'a>(corpus: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train", "--device", "cpu", "--corpus", corpus, "--out", out, "--batch-size", "4", "--max-len", "12",
+        "--max-steps", steps, "--eval-every", "5", "--no-eval", "--quiet", "--seed", "7", "--queue-size", "16",
+    ]
+}
+
+/// A finished run of [`train_args`] (`steps` steps) in `t`: the corpus and the output folder.
+pub fn trained(t: &TempDir, steps: &str) -> (PathBuf, PathBuf) {
+    let corpus = small_corpus(&t.0);
+    let out = t.0.join("out");
+    let o = iftcl(&train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), steps), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (corpus, out)
+}

@@ -4,6 +4,9 @@
 mod alloc;
 mod args;
 mod cmd;
+mod stdout;
+
+use std::io::Write;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -57,7 +60,11 @@ fn main() {
         .without_time()
         .init();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        if stdout::is_broken_pipe(&e) {
+            // The reader of stdout has gone (`iftcl ... | head`): nothing to report to anyone.
+            std::process::exit(stdout::BROKEN_PIPE_STATUS);
+        }
+        let _ = writeln!(std::io::stderr(), "error: {e:#}");
         std::process::exit(1);
     }
 }

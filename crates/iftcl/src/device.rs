@@ -78,8 +78,18 @@ impl AdapterInfo {
 
 /// Lists the adapters wgpu sees through Vulkan, Metal and DX12 (GL is left out: burn's wgpu
 /// runtime needs compute shaders with storage buffers the GL path lacks on most drivers).
+///
+/// The drivers are probed once per process and the list kept: a probe loads every driver, and
+/// some print to stderr on each (Mesa's, without a `XDG_RUNTIME_DIR`: "XDG_RUNTIME_DIR is
+/// invalid or not set"). `--device cpu` never probes.
 #[cfg(not(target_family = "wasm"))]
 pub fn list_adapters() -> Vec<AdapterInfo> {
+    static ADAPTERS: std::sync::OnceLock<Vec<AdapterInfo>> = std::sync::OnceLock::new();
+    ADAPTERS.get_or_init(probe_adapters).clone()
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn probe_adapters() -> Vec<AdapterInfo> {
     use burn::tensor::wgpu::wgpu;
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::PRIMARY,

@@ -193,7 +193,7 @@ impl SentenceEncoder {
             });
         }
         let values = results.into_iter().map(|r| r.expect("every batch ran")).collect::<Result<Vec<_>>>()?;
-        Ok(self.scatter(ids.len(), &chunks, values))
+        self.scatter(ids.len(), &chunks, values)
     }
 
     /// [`Self::embed`] with asynchronous reads: what a browser's WebGPU device needs (it cannot
@@ -206,7 +206,7 @@ impl SentenceEncoder {
             let data = self.batch_embeddings(&ids, chunk, &self.model).into_data_async().await.map_err(Error::execution)?;
             values.push(data.try_into_vec_as::<f32>().map_err(Error::execution)?);
         }
-        Ok(self.scatter(ids.len(), &chunks, values))
+        self.scatter(ids.len(), &chunks, values)
     }
 
     /// Input positions sorted by length (longest first), in batches.
@@ -222,16 +222,20 @@ impl SentenceEncoder {
         encode(model, &self.head, &batch, &self.device)
     }
 
-    /// Puts each batch's rows back at their inputs' positions.
-    fn scatter(&self, n: usize, chunks: &[Vec<usize>], values: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    /// Puts each batch's rows back at their inputs' positions. A value that is not finite (a
+    /// model whose weights overflow) is an error naming the input, never a NaN handed on.
+    fn scatter(&self, n: usize, chunks: &[Vec<usize>], values: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
         let dim = self.dim();
         let mut out = vec![Vec::new(); n];
         for (chunk, values) in chunks.iter().zip(values) {
+            if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteEmbedding { index: chunk[k / dim], value: values[k] });
+            }
             for (row, &i) in chunk.iter().enumerate() {
                 out[i] = values[row * dim..(row + 1) * dim].to_vec();
             }
         }
-        out
+        Ok(out)
     }
 
     /// The weights as `model.safetensors` bytes (Hugging Face names, f32).

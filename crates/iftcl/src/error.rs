@@ -16,16 +16,26 @@ pub enum Error {
         /// What the user can do about it.
         hint: String,
     },
-    /// Reading or writing a file failed.
-    #[error("cannot {action} {path}: {source}")]
+    /// A folder was expected and a file was found (or the other way round).
+    #[error("{what} {path} is a file, not a folder ({hint})")]
+    NotAFolder {
+        /// What was looked for ("model folder", "output folder", ...).
+        what: String,
+        /// The path given.
+        path: PathBuf,
+        /// What the user can do about it.
+        hint: String,
+    },
+    /// Reading or writing a file failed. The OS error is part of the message (and not a
+    /// `source()`), so that a report of the whole chain names it once.
+    #[error("cannot {action} {path}: {cause}")]
     Io {
         /// "read", "write", "create", ...
         action: &'static str,
         /// The file concerned.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A JSON/TOML file could not be parsed.
     #[error("{path} is not a valid {format} file: {message}")]
@@ -85,6 +95,47 @@ pub enum Error {
         /// The dtype found.
         dtype: String,
     },
+    /// A weights file holds a value that is NaN or infinite: a model saved after its training
+    /// diverged.
+    #[error("{path}: tensor `{name}` holds {value} at position {index}: the weights are not finite (saved after training diverged?); use an earlier checkpoint")]
+    NonFiniteWeights {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's checkpoint name.
+        name: String,
+        /// Flat position of the first bad value.
+        index: usize,
+        /// The value found there.
+        value: f32,
+    },
+    /// The model computed an embedding that is not finite: weights so large that the forward
+    /// pass overflows.
+    #[error("the model gives a non-finite embedding ({value}) for input {}: its weights overflow (a model saved after training diverged?)", .index + 1)]
+    NonFiniteEmbedding {
+        /// 0-based position of the input in the call.
+        index: usize,
+        /// The first bad value.
+        value: f32,
+    },
+    /// Training diverged (a loss, weight or embedding that is not finite) and stopped.
+    #[error("{0}")]
+    Diverged(String),
+    /// An output folder is owned by another training run.
+    #[error("{dir} is in use by another `iftcl train` run ({holder}); wait for it to end or choose another output folder")]
+    Locked {
+        /// The output folder.
+        dir: PathBuf,
+        /// Who holds it ("pid 1234", ...).
+        holder: String,
+    },
+    /// A training checkpoint cannot be used (its parts disagree, or disagree with the run).
+    #[error("{path}: {message}")]
+    Checkpoint {
+        /// The checkpoint folder or file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The tokenizer and the model disagree (vocabulary larger than the embedding table, ...).
     #[error("tokenizer/model mismatch: {0}")]
     TokenizerMismatch(String),
@@ -120,8 +171,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An [`Error::Io`] for `path`.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), cause }
     }
 
     /// An [`Error::Execution`] from a backend's error (a failed read-back or sync), which

@@ -10,6 +10,7 @@
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`]: throughput measurements printed by `iftcl bench`.
+//! - [`atomic`]: files and folders written atomically (temporary name, then rename).
 //!
 //! ```no_run
 //! use iftcl::{DeviceSpec, SentenceEncoder, device, eval::cosine};
@@ -23,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod bench;
 pub mod compare;
 pub mod device;

@@ -31,11 +31,23 @@ impl Clone for TextTokenizer {
     }
 }
 
+/// Why `tokenizer.json` bytes did not load: not JSON at all (the parser's line and column), or
+/// JSON that is not a Hugging Face tokenizer (the missing or wrong field).
+fn unreadable(bytes: &[u8], origin: &Path, e: impl std::fmt::Display) -> Error {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Err(json) => Error::Parse { path: origin.to_path_buf(), format: "JSON", message: json.to_string() },
+        Ok(_) => Error::Tokenizer(format!(
+            "{} is valid JSON but not a Hugging Face tokenizers file ({e}); the model folder needs the \
+             tokenizer.json that `tokenizer.save_pretrained` writes",
+            origin.display()
+        )),
+    }
+}
+
 impl TextTokenizer {
     /// Parses `tokenizer.json` bytes; `origin` names the source in errors.
     pub fn from_bytes(bytes: &[u8], origin: &Path, max_len: usize, lower_case: bool) -> Result<Self> {
-        let mut inner = Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::Tokenizer(format!("{} cannot be parsed: {e}", origin.display())))?;
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| unreadable(bytes, origin, e))?;
         if max_len < 2 {
             return Err(Error::InvalidArgument(format!("max_seq_length {max_len} leaves no room for a token")));
         }

@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Subcommand;
 use iftcl::{SentenceEncoder, eval};
 use iftcl::burn::module::Module;
 use iftcl::train::TrainConfig;
 
 use crate::args::{ModelArgs, sts_dir};
+use crate::outln;
 
 /// What to measure.
 #[derive(Subcommand, Debug)]
@@ -123,6 +124,7 @@ pub fn run(what: BenchCommand) -> Result<()> {
 }
 
 fn embed(args: BenchEmbedArgs) -> Result<()> {
+    let mut out = crate::stdout::stdout();
     let dir = sts_dir(&args.data)?;
     let task = eval::load_task(&dir, "STS-B-dev")?;
     let sentences: Vec<&str> = task.pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
@@ -134,16 +136,16 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
         let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size };
         let (encoder, description) = model.load()?;
         let r = iftcl::bench::bench_embed(&encoder, &sentences, args.runs, &description)?;
-        println!(
+        outln!(out,
             "{:<50} {:>8.1} sentences/s  (median of {} runs, {} sentences, {} tokens, batch {})  ratio to reference {:.0}/s: {:.2}x",
             r.device, r.sentences_per_s, r.runs_s.len(), r.sentences, r.tokens, args.batch_size, args.reference,
             r.sentences_per_s / args.reference
-        );
+        )?;
         results.push(serde_json::json!({ "result": r, "reference_sentences_per_s": args.reference,
             "ratio": r.sentences_per_s / args.reference }));
     }
     if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&results)?).with_context(|| format!("cannot write {}", path.display()))?;
+        iftcl::atomic::write_file(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;
     }
     Ok(())
 }
@@ -157,6 +159,7 @@ fn train(args: BenchTrainArgs) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 {
         bail!("--steps and --batch-size must be at least 1");
     }
+    let mut out = crate::stdout::stdout();
     let corpus_path = match &args.corpus {
         Some(p) => p.clone(),
         None => std::env::var("IFTCL_DATA_DIR")
@@ -171,7 +174,7 @@ fn train(args: BenchTrainArgs) -> Result<()> {
         Some(c) => format!("random weights, shape of {}", c.display()),
         None => args.model.display().to_string(),
     };
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for d in &args.device {
         let selected = iftcl::device::select(d.parse()?)?;
         let start = match &args.random_weights {
@@ -195,22 +198,23 @@ fn train(args: BenchTrainArgs) -> Result<()> {
             // The PyTorch figures were taken on 2 CPU cores with all-MiniLM-L6-v2's weights.
             let reference = REFERENCE_CPU.iter().find(|(l, _)| l == loss).map(|(_, r)| *r).filter(|_| on_cpu && args.random_weights.is_none());
             let ratio = reference.map(|r| format!("  ratio to PyTorch CPU {r:.0}/s: {:.2}x", sps / r)).unwrap_or_default();
-            println!(
+            outln!(out,
                 "{:<45} {:<8} {:>7.1} sentences/s  (median step {:.3} s of {}, batch {}, len {}, {:.1}M parameters){ratio}",
                 selected.description, loss, sps, med, times.len(), args.batch_size, args.max_len, parameters as f64 / 1e6
-            );
-            out.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
+            )?;
+            rows.push(serde_json::json!({"device": selected.description, "loss": loss, "fused_loss": args.fused_loss, "sentences_per_s": sps,
                 "median_step_s": med, "step_times_s": times, "batch_size": args.batch_size, "max_len": args.max_len,
                 "weights": weights, "parameters": parameters, "reference_cpu_sentences_per_s": reference}));
         }
     }
     if let Some(p) = args.json {
-        std::fs::write(&p, serde_json::to_string_pretty(&out)?).with_context(|| format!("cannot write {}", p.display()))?;
+        iftcl::atomic::write_file(&p, serde_json::to_string_pretty(&rows)?.as_bytes())?;
     }
     Ok(())
 }
 
 fn loss(args: BenchLossArgs) -> Result<()> {
+    let mut out = crate::stdout::stdout();
     if args.n == 0 || args.k.is_empty() || args.d.iter().any(|&d| d == 0) {
         bail!("--n and every --d must be at least 1, and --k needs a value");
     }
@@ -218,16 +222,16 @@ fn loss(args: BenchLossArgs) -> Result<()> {
     let shapes: Vec<(usize, usize, usize)> = args.d.iter().flat_map(|&d| args.k.iter().map(move |&k| (args.n, k, d))).collect();
     let r = iftcl::bench::bench_loss(&selected.device, &selected.description, &shapes, args.warmup, args.runs)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
         return Ok(());
     }
-    println!("{} ({} timed runs, median; {})", r.device, r.runs, r.objective);
-    println!("{:>5} {:>5} {:>5} {:>10} {:>11} {:>8} {:>10} {:>10} {:>9} {:>8}", "N", "K", "d", "fused ms", "unfused ms", "speedup", "err loss", "err grad", "GFLOP/s", "GB/s");
+    outln!(out, "{} ({} timed runs, median; {})", r.device, r.runs, r.objective)?;
+    outln!(out, "{:>5} {:>5} {:>5} {:>10} {:>11} {:>8} {:>10} {:>10} {:>9} {:>8}", "N", "K", "d", "fused ms", "unfused ms", "speedup", "err loss", "err grad", "GFLOP/s", "GB/s")?;
     for c in &r.cases {
-        println!(
+        outln!(out,
             "{:>5} {:>5} {:>5} {:>10.3} {:>11.3} {:>7.2}x {:>10.1e} {:>10.1e} {:>9.1} {:>8.2}",
             c.n, c.k, c.d, c.fused_ms, c.unfused_ms, c.speedup, c.max_rel_err_loss, c.max_rel_err_grad, c.fused_gflops, c.fused_gbps
-        );
+        )?;
     }
     Ok(())
 }

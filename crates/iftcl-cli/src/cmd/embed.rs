@@ -3,11 +3,15 @@
 //! been written.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
+use iftcl::SentenceEncoder;
+use iftcl::atomic::AtomicFile;
+use same_file::Handle;
 
 use crate::args::ModelArgs;
+use crate::stdout::StdoutError;
 
 /// Lines read and embedded per chunk.
 const CHUNK: usize = 4096;
@@ -36,13 +40,60 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         None => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let (encoder, _) = args.model.load()?;
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
+    // The output file is checked and opened before the model loads: a bad path fails at once.
+    // It is written under a temporary name and renamed at the end, so that a run that fails
+    // leaves no half-written file (and an older file of that name untouched).
+    let mut file = match &args.output {
+        Some(p) => {
+            refuse_the_input_as_output(args.input.as_deref(), p)?;
+            Some(AtomicFile::create(p)?)
+        }
+        None => None,
     };
-    let mut out = BufWriter::with_capacity(1 << 20, out);
+    let (encoder, _) = args.model.load()?;
+    let embedded = match &mut file {
+        Some(f) => {
+            let target = format!("{} (nothing was written to it)", f.path().display());
+            stream(&mut reader, f, &encoder, &source_name, args.jsonl, anyhow::Error::from).with_context(|| format!("embedding into {target}"))
+        }
+        None => stream(&mut reader, &mut crate::stdout::stdout(), &encoder, &source_name, args.jsonl, |e| StdoutError(e).into()),
+    };
+    embedded?;
+    if let Some(f) = file {
+        f.commit()?;
+    }
+    Ok(())
+}
 
+/// Refuses to write over the file being read (the same file also through a link): creating the
+/// output would empty the input before a line of it was read.
+fn refuse_the_input_as_output(input: Option<&Path>, output: &Path) -> Result<()> {
+    let Ok(out) = Handle::from_path(output) else {
+        return Ok(()); // no such file yet: it cannot be the input
+    };
+    let same = match input {
+        Some(p) => Handle::from_path(p).is_ok_and(|h| h == out),
+        None => Handle::stdin().is_ok_and(|h| h == out),
+    };
+    if same && std::fs::metadata(output).is_ok_and(|m| m.is_file()) {
+        let what = input.map_or("stdin".to_string(), |p| p.display().to_string());
+        bail!("--output {} is the input ({what}): writing it would destroy the input; choose another output file", output.display());
+    }
+    Ok(())
+}
+
+/// Embeds every line of `reader` into `out`, a chunk at a time; a bad line stops the run after
+/// every line before it has been written. `write_error` turns a failed write into the error
+/// reported (stdout's are [`StdoutError`]s: a closed pipe ends the command quietly).
+fn stream(
+    reader: &mut impl BufRead,
+    out: &mut impl Write,
+    encoder: &SentenceEncoder,
+    source_name: &str,
+    jsonl: bool,
+    write_error: impl Fn(std::io::Error) -> anyhow::Error,
+) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, out);
     let mut line_no = 0usize;
     let mut buf = Vec::new();
     let mut chunk: Vec<String> = Vec::with_capacity(CHUNK);
@@ -52,29 +103,37 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         let n = reader.read_until(b'\n', &mut buf).with_context(|| format!("cannot read {source_name}"))?;
         if n > 0 {
             line_no += 1;
-            match parse_line(&buf, args.jsonl) {
+            match parse_line(&buf, jsonl) {
                 Ok(text) => chunk.push(text),
                 Err(message) => pending_error = Some(anyhow!("{source_name}:{line_no}: {message}")),
             }
         }
         if chunk.len() == CHUNK || n == 0 || pending_error.is_some() {
             let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            for v in encoder.embed(&texts)? {
-                serde_json::to_writer(&mut out, &v)?;
-                out.write_all(b"\n")?;
+            let first = line_no + 1 - chunk.len() - usize::from(pending_error.is_some());
+            let vectors = encoder.embed(&texts).map_err(|e| match e {
+                // Name the line whose embedding is not finite.
+                iftcl::Error::NonFiniteEmbedding { index, value } => anyhow!(
+                    "{source_name}:{}: the model gives a non-finite embedding ({value}): its weights overflow (a model saved after training diverged?)",
+                    first + index
+                ),
+                e => e.into(),
+            })?;
+            for v in vectors {
+                serde_json::to_writer(&mut out, &v).map_err(|e| write_error(e.into()))?;
+                out.write_all(b"\n").map_err(&write_error)?;
             }
             chunk.clear();
         }
         if let Some(e) = pending_error {
-            out.flush()?;
+            out.flush().map_err(&write_error)?;
             return Err(e);
         }
         if n == 0 {
             break;
         }
     }
-    out.flush()?;
-    Ok(())
+    out.flush().map_err(&write_error)
 }
 
 /// One input line (without its line ending) as text.

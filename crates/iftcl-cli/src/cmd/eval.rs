@@ -2,10 +2,14 @@
 
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use anyhow::{Context, Result};
+use iftcl::atomic::AtomicFile;
 use iftcl::eval::{self, TEST_TASKS};
 
 use crate::args::{ModelArgs, sts_dir};
+use crate::outln;
 
 /// `iftcl eval` arguments.
 #[derive(clap::Args, Debug)]
@@ -28,6 +32,8 @@ pub struct EvalArgs {
 
 /// Evaluates the model on the tasks, prints the table and writes the JSON.
 pub fn run(args: EvalArgs) -> Result<()> {
+    // The JSON file is opened first: a path that cannot be written fails before the work.
+    let mut json_file = args.json.as_deref().map(AtomicFile::create).transpose()?;
     let dir = sts_dir(&args.data)?;
     let mut names: Vec<String> = if args.tasks.is_empty() {
         TEST_TASKS.iter().map(|s| s.to_string()).collect()
@@ -43,23 +49,30 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let scores = eval::evaluate(&tasks, |s| encoder.embed(s))?;
     let seconds = t.elapsed().as_secs_f64();
     tracing::info!("evaluated in {seconds:.1} s on {device}");
+    // The JSON is written before the table is printed: a closed stdout does not lose it.
     let mut json = serde_json::Map::new();
-    println!("{:<10} {:>6} {:>9}", "task", "pairs", "spearman");
+    let mut lines = vec![format!("{:<10} {:>6} {:>9}", "task", "pairs", "spearman")];
     for s in &scores {
-        println!("{:<10} {:>6} {:>9.2}", s.name, s.pairs, s.spearman);
+        lines.push(format!("{:<10} {:>6} {:>9.2}", s.name, s.pairs, s.spearman));
         json.insert(s.name.clone(), serde_json::json!((s.spearman * 100.0).round() / 100.0));
     }
     let test: Vec<f64> = scores.iter().filter(|s| TEST_TASKS.contains(&s.name.as_str())).map(|s| s.spearman).collect();
     if test.len() == TEST_TASKS.len() {
         let avg = test.iter().sum::<f64>() / test.len() as f64;
-        println!("{:<10} {:>6} {:>9.2}", "avg", "", avg);
+        lines.push(format!("{:<10} {:>6} {:>9.2}", "avg", "", avg));
         json.insert("avg".into(), serde_json::json!((avg * 100.0).round() / 100.0));
     }
     // Beside the figures: the device and the time the evaluation took (model load excluded).
     json.insert("device".into(), serde_json::json!(device));
     json.insert("seconds".into(), serde_json::json!((seconds * 100.0).round() / 100.0));
-    if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(mut file) = json_file.take() {
+        let path = file.path().display().to_string();
+        file.write_all(serde_json::to_string_pretty(&json)?.as_bytes()).with_context(|| format!("cannot write {path}"))?;
+        file.commit()?;
+    }
+    let mut out = crate::stdout::stdout();
+    for line in lines {
+        outln!(out, "{line}")?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use anyhow::Result;
 use iftcl::eval;
 
 use crate::args::ModelArgs;
+use crate::outln;
 
 /// `iftcl similarity` arguments.
 #[derive(clap::Args, Debug)]
@@ -24,16 +25,17 @@ pub fn run(args: SimilarityArgs) -> Result<()> {
     let texts: Vec<&str> = args.sentences.iter().map(String::as_str).collect();
     let v = encoder.embed(&texts)?;
     let n = v.len();
+    let mut out = crate::stdout::stdout();
     let m: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| eval::cosine(&v[i], &v[j])).collect()).collect();
     if args.json {
-        let out = if n == 2 { serde_json::json!({ "cosine": m[0][1] }) } else { serde_json::json!({ "sentences": texts, "matrix": m }) };
-        println!("{out}");
+        let json = if n == 2 { serde_json::json!({ "cosine": m[0][1] }) } else { serde_json::json!({ "sentences": texts, "matrix": m }) };
+        outln!(out, "{json}")?;
     } else if n == 2 {
-        println!("{:.6}", m[0][1]);
+        outln!(out, "{:.6}", m[0][1])?;
     } else {
         for (i, row) in m.iter().enumerate() {
             let cells: Vec<String> = row.iter().map(|x| format!("{x:7.4}")).collect();
-            println!("[{i}] {}  {}", cells.join(" "), texts[i]);
+            outln!(out, "[{i}] {}  {}", cells.join(" "), texts[i])?;
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! `iftcl train` and `iftcl bench train`: flags (and a TOML file) into a `TrainConfig`, a
 //! progress bar over the library's loop.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,14 +9,16 @@ use anyhow::{Context, Result};
 use iftcl::train::{EvalMetrics, StepMetrics, TrainConfig, TrainObserver};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::outln;
+
 /// Train a sentence encoder with IFTCL (or SimCSE with `--loss infonce`).
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// TOML file with any of the fields below (flags override it).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Start model folder [default: models/all-MiniLM-L6-v2].
-    #[arg(long, env = "IFTCL_MODEL")]
+    /// Start model folder [default: $IFTCL_MODEL, else models/all-MiniLM-L6-v2].
+    #[arg(long)]
     model: Option<PathBuf>,
     /// Training corpus, one sentence per line.
     #[arg(long)]
@@ -84,10 +86,14 @@ pub struct TrainArgs {
     /// Seed [default: 42].
     #[arg(long)]
     seed: Option<u64>,
-    /// Continue from a checkpoint folder (OUT/last). The checkpoint's own config is used (only
-    /// --out and --device may change), so the continuation is exact.
+    /// Continue from a checkpoint folder (OUT/last) with the checkpoint's settings, so that the
+    /// continuation is exact. Only --out, --device, --fused-loss, --max-steps, --eval-every and
+    /// --eval-data/--no-eval may change; another flag that differs is refused, by name.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Replace the best/ and last/ of another run found in --out (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
     /// Print only the summary at the end: no progress, no evaluation lines.
     #[arg(long)]
     pub quiet: bool,
@@ -104,14 +110,23 @@ macro_rules! set {
 }
 
 impl TrainArgs {
-    /// The resolved config: defaults, then the TOML file, then the flags.
+    /// The resolved config: the defaults (or, with --resume, the checkpoint's config), then the
+    /// TOML file, then the flags.
     pub fn resolve(&self) -> Result<TrainConfig> {
-        let mut c = match &self.config {
-            Some(p) => TrainConfig::from_toml_file(p)?,
+        let mut c = match &self.resume {
+            Some(dir) => iftcl::train::checkpoint::read_config(dir)?,
             None => TrainConfig::default(),
         };
+        if let Some(p) = &self.config {
+            c = c.with_toml_file(p)?;
+        }
         set!(c, self, model, corpus, out, device, twins_weight, margin_scale, temperature, queue_max_age, batch_size,
              max_len, lr, weight_decay, warmup_ratio, epochs, seed);
+        // $IFTCL_MODEL names the start model of a new run; a resumed run has its own.
+        if let (None, None, Some(m)) = (&self.model, &self.resume, std::env::var_os("IFTCL_MODEL")) {
+            c.model = m.into();
+        }
+        c.overwrite |= self.overwrite;
         if let Some(l) = &self.loss {
             c.loss = l.parse().map_err(anyhow::Error::msg)?;
         }
@@ -135,7 +150,7 @@ impl TrainArgs {
         }
         if self.no_eval {
             c.eval_data = None;
-        } else if c.eval_data.is_none() {
+        } else if c.eval_data.is_none() && self.resume.is_none() {
             c.eval_data = iftcl::eval::default_sts_dir();
         }
         Ok(c)
@@ -176,7 +191,7 @@ impl TrainObserver for Progress {
                 bar.set_position(start);
                 bar.reset_eta();
             }
-            Progress::Lines { .. } => eprintln!("training on {device}: steps {start}..{total}"),
+            Progress::Lines { .. } => note(format_args!("training on {device}: steps {start}..{total}")),
             Progress::Quiet => {}
         }
     }
@@ -186,7 +201,7 @@ impl TrainObserver for Progress {
                 bar.set_position(m.step);
                 bar.set_message(format!("loss {:.4}  lr {:.2e}  {:.1} sent/s", m.loss, m.lr, m.sentences_per_s));
             }
-            Progress::Lines { every } if m.step % *every == 0 || m.step == m.total_steps => eprintln!(
+            Progress::Lines { every } if m.step % *every == 0 || m.step == m.total_steps => note(format_args!(
                 "step {}/{}  loss {:.4}  nce {:.4}  twins {}  lr {:.2e}  {:.1} sent/s  {:.0} s",
                 m.step,
                 m.total_steps,
@@ -196,7 +211,7 @@ impl TrainObserver for Progress {
                 m.lr,
                 m.sentences_per_s,
                 m.elapsed_s
-            ),
+            )),
             _ => {}
         }
     }
@@ -205,10 +220,16 @@ impl TrainObserver for Progress {
         let line = format!("step {}: STS-B dev {:.2}{what}", e.step, e.stsb_dev);
         match self {
             Progress::Bar(bar) => bar.println(line),
-            Progress::Lines { .. } => eprintln!("{line}"),
+            Progress::Lines { .. } => note(format_args!("{line}")),
             Progress::Quiet => {}
         }
     }
+}
+
+/// A progress line on stderr. Progress is not the command's result: a stderr that cannot be
+/// written loses the line and the run goes on.
+fn note(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Runs the training the arguments describe and prints the summary.
@@ -220,12 +241,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Progress::Bar(b) = &progress {
         b.finish();
     }
-    println!("steps: {}  last loss: {:.4}", summary.steps, summary.last_loss);
+    let mut out = crate::stdout::stdout();
+    outln!(out, "steps: {}  last loss: {:.4}", summary.steps, summary.last_loss)?;
     if let Some((dev, step)) = summary.best_dev {
-        println!("best STS-B dev: {dev:.2} at step {step}");
+        outln!(out, "best STS-B dev: {dev:.2} at step {step}")?;
     }
-    println!("best model:  {}", summary.best_dir.display());
-    println!("last checkpoint: {}", summary.last_dir.display());
-    println!("metrics: {}  curves: {}", config.out.join("metrics.jsonl").display(), config.out.join("curves.svg").display());
+    let what = if summary.best_dev.is_none() { "  (the last model: no evaluation)" } else { "" };
+    outln!(out, "best model:  {}{what}", summary.best_dir.display())?;
+    outln!(out, "last checkpoint: {}", summary.last_dir.display())?;
+    outln!(out, "metrics: {}  curves: {}", config.out.join("metrics.jsonl").display(), config.out.join("curves.svg").display())?;
     Ok(())
 }

@@ -85,9 +85,9 @@ pub fn load_senteval_year(dir: &Path, year: u32) -> Result<Task> {
         let gs = folder.join(name.replacen("STS.input.", "STS.gs.", 1));
         let sents = read_lines(&input)?;
         let golds = read_lines(&gs)?;
-        if golds.len() < sents.len() {
+        if golds.len() != sents.len() {
             return Err(Error::Data(format!(
-                "{} has {} lines but {} has {}",
+                "{} has {} lines but its gold file {} has {}: line k of one scores line k of the other, so the counts must agree",
                 input.display(),
                 sents.len(),
                 gs.display(),
@@ -105,7 +105,7 @@ pub fn load_senteval_year(dir: &Path, year: u32) -> Result<Task> {
             pairs.push(Pair { a: a.to_string(), b: b.to_string(), score: parse_score(&gs, i + 1, g)? });
         }
     }
-    Ok(Task { name: format!("STS{year}"), pairs })
+    scored(Task { name: format!("STS{year}"), pairs }, &folder)
 }
 
 /// STS Benchmark `sts-<split>.csv`: tab-separated, score in column 5, sentences in 6 and 7.
@@ -123,7 +123,7 @@ pub fn load_stsb(dir: &Path, split: &str) -> Result<Task> {
         pairs.push(Pair { a: cols[5].into(), b: cols[6].into(), score: parse_score(&path, i + 1, cols[4])? });
     }
     let name = if split == "test" { "STS-B".to_string() } else { format!("STS-B-{split}") };
-    Ok(Task { name, pairs })
+    scored(Task { name, pairs }, &path)
 }
 
 /// SICK relatedness `SICK_test_annotated.txt`: a header row, then pair id, sentence A,
@@ -141,7 +141,24 @@ pub fn load_sick(dir: &Path) -> Result<Task> {
         }
         pairs.push(Pair { a: cols[1].into(), b: cols[2].into(), score: parse_score(&path, i + 1, cols[3])? });
     }
-    Ok(Task { name: "SICK-R".into(), pairs })
+    scored(Task { name: "SICK-R".into(), pairs }, &path)
+}
+
+/// Fewest scored pairs a task needs: a rank correlation of fewer is undefined.
+pub const MIN_PAIRS: usize = 2;
+
+/// `task`, unless it has too few scored pairs for a correlation (`source` names its file or
+/// folder in the error).
+fn scored(task: Task, source: &Path) -> Result<Task> {
+    if task.pairs.len() < MIN_PAIRS {
+        return Err(Error::Data(format!(
+            "{}: {} has {} scored pair(s); a correlation needs at least {MIN_PAIRS}",
+            task.name,
+            source.display(),
+            task.pairs.len()
+        )));
+    }
+    Ok(task)
 }
 
 /// Loads a task by its report name.
@@ -197,7 +214,15 @@ where
             pred.push(cosine(&vectors[index[p.a.as_str()]], &vectors[index[p.b.as_str()]]));
             gold.push(p.score);
         }
-        out.push(TaskScore { name: t.name.clone(), pairs: t.pairs.len(), spearman: 100.0 * spearman(&pred, &gold) });
+        let rho = spearman(&pred, &gold);
+        if t.pairs.len() < MIN_PAIRS || !rho.is_finite() {
+            return Err(Error::Data(format!(
+                "{}: the Spearman correlation of its {} pairs is undefined (fewer than {MIN_PAIRS} pairs, or every gold score or every similarity is the same)",
+                t.name,
+                t.pairs.len()
+            )));
+        }
+        out.push(TaskScore { name: t.name.clone(), pairs: t.pairs.len(), spearman: 100.0 * rho });
     }
     Ok(out)
 }
@@ -236,6 +261,35 @@ mod tests {
         .unwrap();
         assert_eq!(calls, 1);
         assert!((scores[0].spearman - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_undefined_correlation_is_an_error() {
+        let pair = |score| Pair { a: "x".into(), b: "y".into(), score };
+        let flat = Task { name: "Flat".into(), pairs: vec![pair(1.0), pair(1.0), pair(1.0)] };
+        let e = evaluate(&[flat], |s| Ok(s.iter().map(|_| vec![1.0, 0.0]).collect())).unwrap_err().to_string();
+        assert!(e.contains("Flat") && e.contains("undefined"), "{e}");
+        let one = Task { name: "One".into(), pairs: vec![pair(1.0)] };
+        assert!(evaluate(&[one], |s| Ok(s.iter().map(|_| vec![1.0, 0.0]).collect())).is_err());
+    }
+
+    #[test]
+    fn inputs_and_gold_files_pair_up_line_for_line() {
+        let dir = std::env::temp_dir().join(format!("iftcl-sts-{}", std::process::id()));
+        let folder = dir.join("STS12-en-test");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("STS.input.a.txt"), "x\ty\nu\tv\n").unwrap();
+        std::fs::write(folder.join("STS.gs.a.txt"), "1\n2\n3\n").unwrap();
+        let e = load_senteval_year(&dir, 12).unwrap_err().to_string();
+        assert!(e.contains("STS.input.a.txt has 2 lines") && e.contains("STS.gs.a.txt has 3"), "{e}");
+        std::fs::write(folder.join("STS.input.a.txt"), "").unwrap();
+        std::fs::write(folder.join("STS.gs.a.txt"), "").unwrap();
+        let e = load_senteval_year(&dir, 12).unwrap_err().to_string();
+        assert!(e.contains("STS12") && e.contains("0 scored pair(s)"), "{e}");
+        std::fs::write(folder.join("STS.input.a.txt"), "x\ty\nu\tv\n").unwrap();
+        std::fs::write(folder.join("STS.gs.a.txt"), "1\n2\n").unwrap();
+        assert_eq!(load_senteval_year(&dir, 12).unwrap().pairs.len(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

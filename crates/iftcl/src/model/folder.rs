@@ -67,6 +67,18 @@ fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
     }
 }
 
+/// The config of the pooling module that modules.json names (its folder `folder`).
+fn require_named(path: PathBuf, folder: &str) -> Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path);
+    }
+    Err(Error::Missing {
+        what: format!("pooling config (modules.json names the Pooling module's folder `{folder}`)"),
+        path,
+        hint: "restore the folder, or correct its `path` in modules.json".into(),
+    })
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io("read", path, e))
 }
@@ -79,6 +91,13 @@ impl ModelFiles {
     /// Reads a model folder in the Hugging Face layout, with or without the sentence-transformers
     /// files on top.
     pub fn read_dir(dir: &Path) -> Result<Self> {
+        if dir.is_file() {
+            return Err(Error::NotAFolder {
+                what: "model".into(),
+                path: dir.to_path_buf(),
+                hint: "pass the folder that holds config.json, model.safetensors and tokenizer.json".into(),
+            });
+        }
         if !dir.is_dir() {
             return Err(Error::Missing {
                 what: "model folder".into(),
@@ -101,23 +120,27 @@ impl ModelFiles {
         let weights = read(&require(weights_path, "model.safetensors")?)?;
         let tokenizer = read(&require(dir.join("tokenizer.json"), "tokenizer.json")?)?;
 
-        // modules.json names the pooling folder.
+        // modules.json names the pooling folder, which must then be there; without
+        // modules.json, 1_Pooling is optional (mean pooling otherwise).
         let modules_path = dir.join("modules.json");
         let modules = read_if_file(&modules_path)?;
-        let pooling_dir = match &modules {
-            Some(bytes) => parse_json::<Vec<StModule>>(bytes, &modules_path)?
-                .iter()
-                .find(|m| m.kind.ends_with("Pooling"))
-                .map(|m| dir.join(&m.path)),
+        let named = match &modules {
+            Some(bytes) => parse_json::<Vec<StModule>>(bytes, &modules_path)?.into_iter().find(|m| m.kind.ends_with("Pooling")),
             None => None,
-        }
-        .unwrap_or_else(|| dir.join("1_Pooling"));
+        };
+        let pooling = match named {
+            Some(m) => {
+                let path = dir.join(&m.path).join("config.json");
+                Some(read(&require_named(path, &m.path)?)?)
+            }
+            None => read_if_file(&dir.join("1_Pooling/config.json"))?,
+        };
         let raw = RawModelFiles {
             config,
             weights,
             tokenizer,
             modules,
-            pooling: read_if_file(&pooling_dir.join("config.json"))?,
+            pooling,
             sentence_bert_config: read_if_file(&dir.join("sentence_bert_config.json"))?,
         };
         Self::from_raw(raw, dir)
@@ -169,9 +192,7 @@ impl FolderContents<'_> {
     /// Writes the folder atomically: into `<dir>.partial` first, then renamed over `dir`, so a
     /// crash never leaves a half-written model under the final name.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let tmp = fresh_partial(dir)?;
-        self.write_into(&tmp)?;
-        replace_dir(&tmp, dir)
+        crate::atomic::write_dir(dir, |tmp| self.write_into(tmp))
     }
 
     /// Writes the files of the Hugging Face + sentence-transformers layout into `dir` (no
@@ -231,40 +252,4 @@ fn collect_weights(model: &BertModel, config: &BertConfig) -> Result<WeightSink>
     let mut m = model.clone();
     m.visit_params(config, &mut sink)?;
     Ok(sink)
-}
-
-/// Creates an empty `<dir>.partial` (removing a leftover one) and returns its path.
-pub fn fresh_partial(dir: &Path) -> Result<PathBuf> {
-    let tmp = partial_path(dir);
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    Ok(tmp)
-}
-
-/// `<dir>.partial`, the staging folder of an atomic folder write.
-pub fn partial_path(dir: &Path) -> PathBuf {
-    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".partial");
-    dir.with_file_name(name)
-}
-
-/// Moves the finished `tmp` folder to `dir`, replacing an older `dir`: the old one is renamed
-/// aside first, so at every instant one complete folder exists under one of the two names.
-pub fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
-    let mut old_name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    old_name.push(".old");
-    let old = dir.with_file_name(old_name);
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
-    }
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| Error::io("rename", dir, e))?;
-    }
-    std::fs::rename(tmp, dir).map_err(|e| Error::io("rename", tmp, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
-    }
-    Ok(())
 }

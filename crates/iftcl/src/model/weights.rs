@@ -23,7 +23,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-
 use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -66,6 +65,10 @@ impl WeightSource {
                 name: name.clone(),
                 dtype: format!("{:?}", view.dtype()),
             })?;
+            // A NaN or an infinity makes every embedding NaN: refuse the file, naming the tensor.
+            if let Some(index) = values.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteWeights { path: path.to_path_buf(), name: name.clone(), index, value: values[index] });
+            }
             tensors.insert(key, (view.shape().to_vec(), values));
         }
         Ok(WeightSource { path: path.to_path_buf(), tensors, device: device.clone() })
@@ -263,6 +266,17 @@ mod tests {
         let t = transpose(&v, 2, 3);
         assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         assert_eq!(transpose(&t, 3, 2), v);
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_by_name() {
+        let good = ("embeddings.LayerNorm.bias".to_string(), vec![2], vec![0.5, -1.0]);
+        let bad = ("encoder.layer.3.output.dense.bias".to_string(), vec![3], vec![0.0, 1.0, f32::INFINITY]);
+        let bytes = serialize(vec![good.clone(), bad]).unwrap();
+        let path = Path::new("m/model.safetensors");
+        let e = WeightSource::from_bytes(&bytes, path, &Device::flex()).err().expect("an infinity is refused").to_string();
+        assert!(e.contains("m/model.safetensors") && e.contains("encoder.layer.3.output.dense.bias") && e.contains("inf at position 2"), "{e}");
+        WeightSource::from_bytes(&serialize(vec![good]).unwrap(), path, &Device::flex()).expect("finite weights load");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `trainer_state.json`), the step (which fixes data position and every RNG), and the resolved
 //! config (`train_config.toml`). Written into `<dir>.partial`, then renamed: atomic.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
@@ -14,7 +14,7 @@ use super::config::TrainConfig;
 use super::hippocampus::QueueState;
 use crate::error::{Error, Result};
 use crate::hf_config::{read_json, write_json};
-use crate::model::folder::{FolderContents, fresh_partial, replace_dir};
+use crate::model::folder::FolderContents;
 
 /// File names inside a checkpoint.
 pub const STATE_FILE: &str = "trainer_state.json";
@@ -57,8 +57,11 @@ pub struct Checkpoint<'a> {
 impl Checkpoint<'_> {
     /// Writes the checkpoint atomically to `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let tmp = fresh_partial(dir)?;
-        self.model.write_into(&tmp)?;
+        crate::atomic::write_dir(dir, |tmp| self.write_into(tmp))
+    }
+
+    fn write_into(&self, tmp: &Path) -> Result<()> {
+        self.model.write_into(tmp)?;
         if let Some(optim) = self.optimizer {
             let bytes = optim.into_bytes().map_err(|e| Error::Execution(format!("serialising the optimizer: {e:?}")))?;
             let p = tmp.join(OPTIMIZER_FILE);
@@ -74,8 +77,7 @@ impl Checkpoint<'_> {
         let data = safetensors::serialize(vec![("queue", view)], None)
             .map_err(|e| Error::Execution(format!("serialising the queue: {e}")))?;
         let p = tmp.join(QUEUE_FILE);
-        std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))?;
-        replace_dir(&tmp, dir)
+        std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))
     }
 }
 
@@ -92,29 +94,44 @@ pub struct Resumed {
     pub config: TrainConfig,
 }
 
+/// `dir/name`, a file a resumable checkpoint must hold.
+fn need(dir: &Path, name: &str) -> Result<PathBuf> {
+    if dir.is_file() {
+        return Err(Error::NotAFolder {
+            what: "checkpoint".into(),
+            path: dir.to_path_buf(),
+            hint: "--resume takes a checkpoint folder written by `iftcl train` (e.g. OUT/last)".into(),
+        });
+    }
+    let p = dir.join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(Error::Missing {
+            what: format!("checkpoint file {name}"),
+            path: p,
+            hint: "--resume takes a checkpoint folder written by `iftcl train` (e.g. OUT/last)".into(),
+        })
+    }
+}
+
+/// The config the checkpoint `dir` was written with: what a resumed run starts from.
+pub fn read_config(dir: &Path) -> Result<TrainConfig> {
+    need(dir, STATE_FILE)?;
+    TrainConfig::from_toml_file(&need(dir, CONFIG_FILE)?)
+}
+
 /// Reads the resume files of `dir` (the model itself loads as any model folder).
 pub fn load_resume(dir: &Path) -> Result<Resumed> {
-    let need = |name: &str| {
-        let p = dir.join(name);
-        if p.is_file() {
-            Ok(p)
-        } else {
-            Err(Error::Missing {
-                what: format!("checkpoint file {name}"),
-                path: p,
-                hint: "--resume takes a checkpoint folder written by `iftcl train` (e.g. OUT/last)".into(),
-            })
-        }
-    };
-    let state: TrainerState = read_json(&need(STATE_FILE)?)?;
-    let config = TrainConfig::from_toml_file(&need(CONFIG_FILE)?)?;
-    let opt_path = need(OPTIMIZER_FILE)?;
+    let state: TrainerState = read_json(&need(dir, STATE_FILE)?)?;
+    let config = read_config(dir)?;
+    let opt_path = need(dir, OPTIMIZER_FILE)?;
     let optimizer = Bytes::from_bytes_vec(std::fs::read(&opt_path).map_err(|e| Error::io("read", &opt_path, e))?);
-    let qp = need(QUEUE_FILE)?;
+    let qp = need(dir, QUEUE_FILE)?;
     let qbytes = std::fs::read(&qp).map_err(|e| Error::io("read", &qp, e))?;
-    let st = safetensors::SafeTensors::deserialize(&qbytes)
-        .map_err(|e| Error::CorruptWeights { path: qp.clone(), message: e.to_string() })?;
-    let view = st.tensor("queue").map_err(|e| Error::CorruptWeights { path: qp.clone(), message: e.to_string() })?;
+    let corrupt = |e: safetensors::SafeTensorError| Error::Checkpoint { path: qp.clone(), message: format!("cannot be read ({e})") };
+    let st = safetensors::SafeTensors::deserialize(&qbytes).map_err(corrupt)?;
+    let view = st.tensor("queue").map_err(corrupt)?;
     let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let queue = QueueState { values, stamps: state.queue_stamps.clone(), head: state.queue_head };
     Ok(Resumed { state, queue, optimizer, config })

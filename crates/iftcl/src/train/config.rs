@@ -69,6 +69,10 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// The loss as fused WGSL kernels: auto (on for wgpu), on, off.
     pub fused_loss: FusedLoss,
+    /// Replace the checkpoints of another run found in the output folder (otherwise such a
+    /// folder is refused). Not saved with a checkpoint: it concerns one invocation.
+    #[serde(skip_serializing)]
+    pub overwrite: bool,
 }
 
 impl Default for TrainConfig {
@@ -99,6 +103,7 @@ impl Default for TrainConfig {
             aug_max_rate: 0.3,
             log_every: 1,
             fused_loss: FusedLoss::Auto,
+            overwrite: false,
         }
     }
 }
@@ -106,19 +111,18 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Reads a TOML file (missing keys take the defaults).
     pub fn from_toml_file(path: &Path) -> Result<Self> {
+        TrainConfig::default().with_toml_file(path)
+    }
+
+    /// This config with the keys of a TOML file on top (the keys it lacks keep their values).
+    pub fn with_toml_file(&self, path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        let normalised: toml::Table = toml::from_str(&text).map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            format: "TOML",
-            message: e.to_string(),
-        })?;
+        let parse_error = |e: toml::de::Error| Error::Parse { path: path.to_path_buf(), format: "TOML", message: e.to_string() };
+        let given: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        let mut table = toml::Table::try_from(self).map_err(|e| Error::InvalidArgument(format!("a config that does not serialise: {e}")))?;
         // Accept the flags' kebab-case spelling as well as snake_case.
-        let table: toml::Table = normalised.into_iter().map(|(k, v)| (k.replace('-', "_"), v)).collect();
-        table.try_into().map_err(|e: toml::de::Error| Error::Parse {
-            path: path.to_path_buf(),
-            format: "TOML",
-            message: e.to_string(),
-        })
+        table.extend(given.into_iter().map(|(k, v)| (k.replace('-', "_"), v)));
+        table.try_into().map_err(parse_error)
     }
 
     /// The config as TOML text (what each checkpoint stores).

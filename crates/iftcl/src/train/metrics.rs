@@ -136,7 +136,7 @@ impl MetricsLog {
                 kept.push('\n');
             }
         }
-        std::fs::write(&path, kept).map_err(|e| Error::io("write", &path, e))?;
+        crate::atomic::write_file(&path, kept.as_bytes())?;
         Ok(log)
     }
 

@@ -5,11 +5,14 @@
 //! - The loss: [`objective`] (which terms; plain ops or the [`fused`] kernels), [`info_nce`],
 //!   [`twins_loss`], and [`hippocampus`] (the queue of earlier embeddings as negatives).
 //! - The step: [`fine_tuner`] ([`FineTuner`]: views, forward, loss, backward, optimizer, queue).
-//! - The run: [`trainer`] ([`train()`]: set-up and the loop), [`checkpoint`], [`metrics`] and
+//! - The run: [`trainer`] ([`train()`]: set-up and the loop), [`out_dir`] (the output folder,
+//!   owned by one run: [`run_lock`]), [`checkpoint`] (its files), [`checkpointer`] (written only
+//!   from a sound model), [`resume_check`] (what a resume must agree with), [`metrics`] and
 //!   [`curves`]; [`memory`] estimates what a step needs.
 
 pub mod augment;
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod config;
 pub(crate) mod curves;
 pub mod data;
@@ -20,8 +23,11 @@ pub mod info_nce;
 pub mod memory;
 pub mod metrics;
 pub mod objective;
+pub mod out_dir;
 #[cfg(test)]
 pub(crate) mod reference;
+pub mod resume_check;
+pub mod run_lock;
 pub mod trainer;
 pub mod twins_loss;
 

@@ -1,14 +1,17 @@
-//! `iftcl train`: set-up (config, corpus, device, model, resume), then a loop over the same
-//! step the [`FineTuner`] runs, with logging, evaluation and checkpoints around it.
+//! `iftcl train`: set-up (output folder, resume, corpus, device, model), then a loop over the
+//! same step the [`FineTuner`] runs, with logging, evaluation and checkpoints around it.
 
 use std::path::Path;
 use std::time::Instant;
 
-use super::checkpoint::{Checkpoint, TrainerState, load_resume};
+use super::checkpoint::{TrainerState, load_resume};
+use super::checkpointer::Checkpointer;
 use super::config::TrainConfig;
 use super::data::Corpus;
 use super::fine_tuner::FineTuner;
 use super::metrics::{EvalMetrics, MetricsLog, StepMetrics, TrainObserver, TrainSummary};
+use super::out_dir::OutputFolder;
+use super::resume_check;
 use crate::device::{self, DeviceSpec};
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
@@ -28,45 +31,26 @@ fn fault_at(what: &str, step: u64) -> bool {
     std::env::var(format!("IFTCL_FAULT_{what}")).ok().and_then(|v| v.parse::<u64>().ok()) == Some(step)
 }
 
-fn ensure_writable(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error::io("create the output folder", out, e))?;
-    let probe = out.join(".write-probe");
-    std::fs::write(&probe, b"ok").map_err(|e| Error::io("write into the output folder", out, e))?;
-    std::fs::remove_file(&probe).map_err(|e| Error::io("write into the output folder", out, e))
-}
-
-/// Writes a checkpoint of `tuner`'s model: with the optimizer (a resumable `last/`) or
-/// without it (a model-only `best/`).
-fn save_checkpoint(tuner: &FineTuner, config: &TrainConfig, state: &TrainerState, with_optimizer: bool, dir: &Path) -> Result<()> {
-    let encoder = tuner.encoder();
-    let queue = tuner.queue_state()?;
-    let state = TrainerState { queue_stamps: queue.stamps.clone(), queue_head: queue.head, ..state.clone() };
-    Checkpoint {
-        model: encoder.folder_contents(),
-        optimizer: with_optimizer.then(|| tuner.optimizer()),
-        state: &state,
-        queue: &queue,
-        config,
-    }
-    .save(dir)
-}
-
 /// Trains per `config`, resuming from `resume` (a checkpoint folder) when given.
-pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
+///
+/// The output folder belongs to this run alone while it lasts (another run into it is refused,
+/// naming it) and must not hold another run's checkpoints unless `config.overwrite`. A resumed
+/// run keeps the checkpoint's settings (start from [`super::checkpoint::read_config`]): only
+/// those of [`resume_check::MAY_CHANGE`] may differ. Checkpoints are written only from a model
+/// that computes finite embeddings.
+pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
     // --- set-up -------------------------------------------------------------------------------
+    config.validate()?;
+    let folder = OutputFolder::open(&config.out)?;
     let resumed = match resume {
         Some(dir) => {
             let r = load_resume(dir)?;
-            // The schedule, data order and RNG streams are the checkpoint's; keep its config
-            // (output folder, device and loss implementation may differ).
-            let (out, dev, fused_loss) = (config.out.clone(), config.device.clone(), config.fused_loss);
-            config = TrainConfig { out, device: dev, fused_loss, ..r.config.clone() };
+            resume_check::check_config(dir, &r.config, &config)?;
             Some((dir.to_path_buf(), r))
         }
         None => None,
     };
-    config.validate()?;
-    ensure_writable(&config.out)?;
+    folder.claim(resume, config.overwrite)?;
     let corpus = Corpus::open(&config.corpus)?;
     if corpus.len() < config.batch_size {
         return Err(Error::Data(format!(
@@ -88,17 +72,26 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         None => config.model.clone(),
     };
     let start = SentenceEncoder::load(&model_dir, &selected.device)?;
-    let mut tuner = FineTuner::new(&start, config.clone())?;
-    drop(start);
     let mut state = TrainerState { step: 0, total_steps, best_dev: None, queue_stamps: vec![], queue_head: 0 };
+    let mut tuner = FineTuner::new(&start, config.clone())?;
+    let mut checkpoints = Checkpointer::new(&config.out, None);
     if let Some((dir, r)) = resumed {
-        let optimizer_path = dir.join(super::checkpoint::OPTIMIZER_FILE);
-        tuner = tuner
-            .restore(r.state.step, r.optimizer, &r.queue)
-            .map_err(|e| Error::CorruptWeights { path: optimizer_path, message: e.to_string() })?;
-        state = r.state;
+        resume_check::check_parts(&dir, &r, &start)?;
+        if r.state.step >= total_steps {
+            return Err(Error::Checkpoint {
+                path: dir,
+                message: format!("the run is already at step {} of {total_steps}: nothing to do (a larger --max-steps continues it)", r.state.step),
+            });
+        }
+        if total_steps != r.state.total_steps {
+            tracing::warn!("the schedule now spans {total_steps} steps instead of {}: the learning rate of the steps after {} follows it", r.state.total_steps, r.state.step);
+        }
+        tuner = tuner.restore(r.state.step, r.optimizer, &r.queue)?;
+        state = TrainerState { total_steps, ..r.state };
         tracing::info!("resuming from {} at step {}", dir.display(), state.step);
+        checkpoints = Checkpointer::new(&config.out, Some((dir, state.step)));
     }
+    drop(start);
     if tuner.objective().fused {
         tracing::info!("loss: fused WGSL kernels");
     }
@@ -107,8 +100,6 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         Some(dir) => Some(eval::load_task(dir, "STS-B-dev")?),
         None => None,
     };
-    let last_dir = config.out.join("last");
-    let best_dir = config.out.join("best");
     let mut log = MetricsLog::open(&config.out, state.step)?;
     observer.on_start(state.step, total_steps, &selected.description);
     if let (Some(task), 0) = (&dev_task, state.step) {
@@ -143,13 +134,7 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
             losses.total = f64::NAN;
         }
         if !losses.total.is_finite() {
-            return Err(Error::Execution(format!(
-                "the loss became {} at step {} (lr {lr:.3e}); training stopped, the last good checkpoint in {} is intact. \
-                 Lower --lr or raise --temperature",
-                losses.total,
-                step + 1,
-                last_dir.display()
-            )));
+            return Err(checkpoints.stop(step + 1, lr, &format!("the loss became {}", losses.total)));
         }
         state.step += 1;
         last_loss = losses.total;
@@ -172,25 +157,26 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
         observer.on_step(&m);
         history.push(m);
 
-        // --- eval + checkpoint ----------------------------------------------------------------
+        // --- eval + checkpoint: only from a sound model ----------------------------------------
         let boundary = config.eval_every > 0 && state.step % config.eval_every == 0;
         if boundary || state.step == total_steps {
+            if let Some(why) = checkpoints.unsound(&tuner, &texts)? {
+                return Err(checkpoints.stop(state.step, lr, &why));
+            }
+            let mut best = false;
             if let Some(task) = &dev_task {
                 let enc = tuner.encoder();
                 let score = eval::evaluate(std::slice::from_ref(task), |s| enc.embed(s))?[0].spearman;
-                let best = state.best_dev.is_none_or(|(b, _)| score > b);
+                best = state.best_dev.is_none_or(|(b, _)| score > b);
                 if best {
                     state.best_dev = Some((score, state.step));
                 }
                 let e = EvalMetrics { step: state.step, stsb_dev: score, best };
                 log.eval(&e)?;
                 observer.on_eval(&e);
-                if best {
-                    save_checkpoint(&tuner, &config, &state, false, &best_dir)?;
-                }
             }
-            save_checkpoint(&tuner, &config, &state, true, &last_dir)?;
-            observer.on_checkpoint(&last_dir);
+            checkpoints.write(&tuner, &config, &state, best, true)?;
+            observer.on_checkpoint(&checkpoints.last_dir);
             log.write_curves()?;
         }
         // Tests of resume: `IFTCL_FAULT_ABORT_AFTER_STEP=k` ends the process abruptly (no
@@ -200,9 +186,11 @@ pub fn train(mut config: TrainConfig, resume: Option<&Path>, observer: &mut dyn 
             std::process::abort();
         }
     }
-    if dev_task.is_none() && !best_dir.exists() && last_dir.exists() {
-        // No evaluation: the last model is the best we know of.
-        save_checkpoint(&tuner, &config, &state, false, &best_dir)?;
+    if state.best_dev.is_none() {
+        // No evaluation in this run (nor before its resume): the last model is the best known.
+        checkpoints.write(&tuner, &config, &state, true, false)?;
     }
+    drop(folder);
+    let Checkpointer { last_dir, best_dir, .. } = checkpoints;
     Ok(TrainSummary { steps: state.step, last_loss, best_dev: state.best_dev, last_dir, best_dir, history })
 }
