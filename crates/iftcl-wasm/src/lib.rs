@@ -132,7 +132,7 @@ impl Encoder {
         })
     }
 
-    /// The device in use: "webgpu: <adapter>" or "cpu".
+    /// The device in use: `"webgpu: <adapter>"` or `"cpu"`.
     #[wasm_bindgen(getter)]
     pub fn device(&self) -> String {
         self.state.borrow().device_name.clone()

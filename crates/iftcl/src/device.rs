@@ -129,7 +129,7 @@ fn probe_adapters() -> Vec<AdapterInfo> {
 pub struct SelectedDevice {
     /// The burn device.
     pub device: Device,
-    /// "cpu (flex)" or "wgpu: <adapter> (<api>, <type>)".
+    /// `"cpu (flex)"` or `"wgpu: <adapter> (<api>, <type>)"`.
     pub description: String,
     /// Whether this is a wgpu device.
     pub is_wgpu: bool,

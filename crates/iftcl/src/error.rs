@@ -145,7 +145,7 @@ pub enum Error {
     /// An input line is not valid UTF-8, malformed, or otherwise unusable.
     #[error("{source_name}:{line}: {message}")]
     Input {
-        /// The file name, or "<stdin>".
+        /// The file name, or `"<stdin>"`.
         source_name: String,
         /// 1-based line number.
         line: usize,

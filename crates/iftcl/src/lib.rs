@@ -9,7 +9,7 @@
 //!   ([`train::FineTuner`]).
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
-//! - [`bench`]: throughput measurements printed by `iftcl bench`.
+//! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
 //! - [`atomic`]: files and folders written atomically (temporary name, then rename).
 //!
 //! ```no_run

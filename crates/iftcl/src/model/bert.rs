@@ -117,7 +117,7 @@ impl BertModel {
     }
 
     /// Token states for a padded batch: `[batch, len, hidden]`. On the CPU the states of
-    /// padding positions are zeros (packed rows, see [`super::rows`]), elsewhere they are
+    /// padding positions are zeros (packed rows, see the `rows` module), elsewhere they are
     /// computed like any token's. Pooling masks them out either way.
     pub fn forward(&self, batch: &PaddedBatch) -> Tensor<3> {
         let pack = OpPath::for_device(&batch.ids.device()).packs();

@@ -1,11 +1,11 @@
 //! The encoder: transformer, pooling, batching, weights and model folders.
 //!
-//! - [`bert`]: the transformer ([`BertModel`]); [`rows`] and [`op_path`] say which rows and
+//! - [`bert`]: the transformer ([`BertModel`]); `rows` and [`op_path`] say which rows and
 //!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
 //! - [`pooling`]: token states to one vector per sentence.
-//! - [`weights`]: `model.safetensors` in and out; [`folder`]: whole model folders.
+//! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
 
 pub mod activation;
 pub mod batch;

@@ -8,7 +8,7 @@
 //! - The run: [`trainer`] ([`train()`]: set-up and the loop), [`out_dir`] (the output folder,
 //!   owned by one run: [`run_lock`]), [`checkpoint`] (its files), [`checkpointer`] (written only
 //!   from a sound model), [`resume_check`] (what a resume must agree with), [`metrics`] and
-//!   [`curves`]; [`memory`] estimates what a step needs.
+//!   `curves`; [`memory`] estimates what a step needs.
 
 pub mod augment;
 pub mod checkpoint;
