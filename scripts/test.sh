@@ -19,6 +19,8 @@ export IFTCL_MODEL="$(pwd)/models/all-MiniLM-L6-v2"
 cargo build --release --workspace --all-targets
 # Tests share two cores; the model-heavy ones run one at a time to keep memory and timing sane.
 cargo test --release --workspace -- --test-threads=1
+# The API reference (`cargo doc`, README "From Rust") builds without a warning.
+RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
 
 # The browser side: the wasm bundle (web/pkg), then its tests: the API under Node, the demo
 # page in headless Chromium (web/tests/; screenshots in web/test-results/).
