@@ -19,6 +19,18 @@ pub struct ModelArgs {
     /// Sentences per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// L2-normalise every vector (sentence-transformers' `normalize_embeddings=True`). Without
+    /// it the model folder decides, as sentence-transformers does: unit vectors only when its
+    /// modules.json lists a Normalize module. Cosine similarity (`similarity`, `eval`) is the
+    /// same either way; dot products and vector lengths are not.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Put the model's prompt NAME before every input (a prompt of its
+    /// config_sentence_transformers.json: e5's `query`, say), as sentence-transformers'
+    /// `prompt_name` does. Without it the folder's `default_prompt_name` applies, if it has
+    /// one; `--prompt-name none` uses no prompt at all.
+    #[arg(long, value_name = "NAME")]
+    pub prompt_name: Option<String>,
 }
 
 impl ModelArgs {
@@ -26,7 +38,14 @@ impl ModelArgs {
         let spec: DeviceSpec = self.device.parse()?;
         let selected = device::select(spec)?;
         tracing::info!("device: {}", selected.description);
-        let encoder = SentenceEncoder::load(&self.model, &selected.device)?.with_batch_size(self.batch_size);
+        let mut encoder = SentenceEncoder::load(&self.model, &selected.device)?.with_batch_size(self.batch_size);
+        encoder.head.normalize |= self.normalize;
+        if let Some(name) = &self.prompt_name {
+            encoder = encoder.with_prompt_name((name != "none").then_some(name.as_str()))?;
+        }
+        if let Some(prompt) = encoder.prompt() {
+            tracing::info!("prompt before every input: {prompt:?}");
+        }
         Ok((encoder, selected.description))
     }
 }

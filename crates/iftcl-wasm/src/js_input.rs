@@ -69,7 +69,7 @@ pub(crate) fn number(options: &JsValue, key: &str, default: f64) -> Result<f64, 
 /// The model files as the library takes them, from what JavaScript passed.
 pub(crate) async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> {
     if !files.is_object() {
-        return Err(js_err("Encoder.load", "expects { config, weights, tokenizer, pooling?, modules?, sentenceBertConfig? }"));
+        return Err(js_err("Encoder.load", "expects { config, weights, tokenizer, pooling?, modules?, sentenceBertConfig?, sentenceTransformersConfig? }"));
     }
     let raw = RawModelFiles {
         config: required(files, "config", "config.json").await?,
@@ -78,6 +78,8 @@ pub(crate) async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> 
         modules: file_bytes(files, "modules").await?,
         pooling: file_bytes(files, "pooling").await?,
         sentence_bert_config: file_bytes(files, "sentenceBertConfig").await?,
+        st_config: file_bytes(files, "sentenceTransformersConfig").await?,
+        companions: Vec::new(),
     };
     ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))
 }

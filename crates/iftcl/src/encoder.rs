@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, PoolingConfig, PoolingMode, parse_json};
-use crate::model::folder::{FolderContents, ModelFiles, weights_bytes, weights_bytes_async};
+use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_bytes, weights_bytes_async};
 use crate::model::weights::WeightSource;
 use crate::model::{BertModel, encode, l2_normalize, pool};
 use crate::tokenize::TextTokenizer;
@@ -58,6 +58,12 @@ pub struct SentenceEncoder {
     pub tokenizer: TextTokenizer,
     /// Pooling and normalisation.
     pub head: Head,
+    /// Files of the model folder kept for the folders saved from it (prompts, tokenizer
+    /// companions).
+    pub extras: FolderExtras,
+    /// Text put before every input of [`Self::embed`] (a prompt of the folder's
+    /// `config_sentence_transformers.json`; its `default_prompt_name` at first).
+    prompt: Option<String>,
     device: Device,
     batch_size: usize,
 }
@@ -91,14 +97,19 @@ impl SentenceEncoder {
             None => PoolingMode::Mean,
         };
 
-        let max_len = files.max_seq_length.unwrap_or(config.max_position_embeddings);
-        if max_len > config.max_position_embeddings {
+        let max_len = files.max_seq_length.unwrap_or(config.max_input_len());
+        if max_len > config.max_input_len() {
             return Err(Error::Config {
                 path: origin.join("sentence_bert_config.json"),
                 field: "max_seq_length".into(),
                 message: format!(
-                    "{max_len} exceeds the model's max_position_embeddings {}",
-                    config.max_position_embeddings
+                    "{max_len} exceeds the {} tokens the model's positions cover (max_position_embeddings {}{})",
+                    config.max_input_len(),
+                    config.max_position_embeddings,
+                    match config.position_offset() {
+                        0 => String::new(),
+                        off => format!(", of which the first {off} come before the first token"),
+                    }
                 ),
             });
         }
@@ -109,19 +120,43 @@ impl SentenceEncoder {
         let mut source = WeightSource::from_bytes(&files.weights, &origin.join("model.safetensors"), device)?;
         model.visit_params(&config, &mut source)?;
 
-        Ok(SentenceEncoder {
-            config,
-            model,
-            tokenizer,
-            head: Head { pooling, normalize: files.normalize },
-            device: device.clone(),
-            batch_size: DEFAULT_BATCH_SIZE,
-        })
+        let head = Head { pooling, normalize: files.normalize };
+        Ok(Self::from_parts(config, model, tokenizer, head, files.extras, device))
     }
 
-    /// Assembles an encoder from its parts (the trainer evaluates its model this way).
-    pub fn from_parts(config: BertConfig, model: BertModel, tokenizer: TextTokenizer, head: Head, device: &Device) -> Self {
-        SentenceEncoder { config, model, tokenizer, head, device: device.clone(), batch_size: DEFAULT_BATCH_SIZE }
+    /// Assembles an encoder from its parts (the trainer evaluates its model this way). The
+    /// folder's default prompt, if it names one, is selected.
+    pub fn from_parts(config: BertConfig, model: BertModel, tokenizer: TextTokenizer, head: Head, extras: FolderExtras, device: &Device) -> Self {
+        let prompt = extras.default_prompt_name().and_then(|name| extras.prompt(name)).map(str::to_string);
+        SentenceEncoder { config, model, tokenizer, head, extras, prompt, device: device.clone(), batch_size: DEFAULT_BATCH_SIZE }
+    }
+
+    /// Selects the prompt `name` of the folder's `config_sentence_transformers.json` (e5's
+    /// `"query: "`, say), put before every input of [`Self::embed`], as sentence-transformers'
+    /// `encode(prompt_name=...)` does; `None` selects no prompt, not even the folder's default.
+    pub fn with_prompt_name(mut self, name: Option<&str>) -> Result<Self> {
+        self.prompt = match name {
+            None => None,
+            Some(name) => Some(
+                self.extras
+                    .prompt(name)
+                    .ok_or_else(|| {
+                        let names = self.extras.prompt_names();
+                        Error::InvalidArgument(if names.is_empty() {
+                            format!("prompt `{name}`: the model folder defines no prompts (config_sentence_transformers.json)")
+                        } else {
+                            format!("prompt `{name}` is not defined by the model folder; it has: {}", names.join(", "))
+                        })
+                    })?
+                    .to_string(),
+            ),
+        };
+        Ok(self)
+    }
+
+    /// The text put before every input of [`Self::embed`], if any.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref()
     }
 
     /// The device the encoder runs on.
@@ -152,8 +187,15 @@ impl SentenceEncoder {
 
     /// Sentence vectors for `texts`, in input order. Inputs are sorted by length and batched so
     /// short sentences are not padded to long ones.
+    /// The selected prompt ([`Self::with_prompt_name`]) is put before each text.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let ids = self.tokenize(texts)?;
+        let ids = match &self.prompt {
+            Some(prompt) => {
+                let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{t}")).collect();
+                self.tokenize(&prompted.iter().map(String::as_str).collect::<Vec<_>>())?
+            }
+            None => self.tokenize(texts)?,
+        };
         self.embed_ids(&ids)
     }
 
@@ -262,6 +304,6 @@ impl SentenceEncoder {
 
     /// What [`Self::save`] writes.
     pub fn folder_contents(&self) -> FolderContents<'_> {
-        FolderContents { model: &self.model, config: &self.config, head: self.head, tokenizer: &self.tokenizer }
+        FolderContents { model: &self.model, config: &self.config, head: self.head, tokenizer: &self.tokenizer, extras: &self.extras }
     }
 }

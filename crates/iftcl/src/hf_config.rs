@@ -48,6 +48,46 @@ fn default_model_type() -> String {
 fn default_pos_type() -> String {
     "absolute".into()
 }
+fn default_buckets() -> usize {
+    32
+}
+
+/// The encoder families this tool runs, told apart by `model_type`. All of them are post-LayerNorm
+/// transformers with the same layer shapes; they differ in the embeddings, the weight names and
+/// MPNet's attention bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// BERT and the models that share its layout (MiniLM, bge, e5, ...): positions from 0, a
+    /// token-type embedding.
+    Bert,
+    /// RoBERTa, XLM-RoBERTa and CamemBERT: BERT's layers; positions count from the padding id
+    /// plus one, one token type.
+    Roberta,
+    /// MPNet: RoBERTa's positions, no token type, and a relative position bias (one table for
+    /// all layers) added to every attention score.
+    MpNet,
+}
+
+/// `model_type`s this tool runs, for error messages.
+const SUPPORTED_TYPES: &str = "bert, roberta, xlm-roberta, camembert, mpnet";
+
+impl Family {
+    /// The family of `model_type`, or why it is refused.
+    fn of(model_type: &str) -> std::result::Result<Family, String> {
+        match model_type {
+            "bert" | "minilm" | "distilbert_as_bert" => Ok(Family::Bert),
+            "roberta" | "xlm-roberta" | "camembert" => Ok(Family::Roberta),
+            "mpnet" => Ok(Family::MpNet),
+            "distilbert" => Err("DistilBERT names its weights differently and has no token types or pooler; \
+                                 it is not supported yet".into()),
+            "modernbert" => Err("ModernBERT (rotary positions, pre-LayerNorm, GeGLU) is not supported".into()),
+            "gpt2" | "llama" | "mistral" | "qwen2" | "qwen3" | "gemma" | "gemma2" | "phi" | "phi3" | "t5" | "mt5" => {
+                Err("it is not a BERT-style encoder (decoder and encoder-decoder models are not supported)".into())
+            }
+            other => Err(format!("`{other}` is not an encoder family this tool runs")),
+        }
+    }
+}
 
 /// The subset of a BERT-family `config.json` this encoder uses. Unknown keys are kept in
 /// `extra` so a saved checkpoint writes them back unchanged.
@@ -84,9 +124,12 @@ pub struct BertConfig {
     /// Id of the padding token.
     #[serde(default = "default_pad")]
     pub pad_token_id: u32,
-    /// `model_type` ("bert", "roberta" is refused: different position ids).
+    /// `model_type`: which [`Family`] (see [`Self::family`]).
     #[serde(default = "default_model_type")]
     pub model_type: String,
+    /// Buckets of MPNet's relative position bias (unused by the other families).
+    #[serde(default = "default_buckets")]
+    pub relative_attention_num_buckets: usize,
     /// Only "absolute" is supported.
     #[serde(default = "default_pos_type")]
     pub position_embedding_type: String,
@@ -110,11 +153,8 @@ impl BertConfig {
             field: field.into(),
             message,
         };
-        if !matches!(self.model_type.as_str(), "bert" | "distilbert_as_bert" | "minilm") {
-            return Err(bad(
-                "model_type",
-                format!("`{}` is not a BERT-family encoder this tool runs (expected \"bert\")", self.model_type),
-            ));
+        if let Err(why) = Family::of(&self.model_type) {
+            return Err(bad("model_type", format!("{why} (supported: {SUPPORTED_TYPES})")));
         }
         if self.position_embedding_type != "absolute" {
             return Err(bad(
@@ -130,6 +170,7 @@ impl BertConfig {
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
+            ("relative_attention_num_buckets", self.relative_attention_num_buckets),
         ] {
             if v == 0 {
                 return Err(bad(field, "must be positive".into()));
@@ -152,7 +193,33 @@ impl BertConfig {
         if !(self.layer_norm_eps > 0.0) {
             return Err(bad("layer_norm_eps", "must be positive".into()));
         }
+        if self.max_input_len() == 0 {
+            return Err(bad(
+                "max_position_embeddings",
+                format!("{} leaves no position after the padding id {}", self.max_position_embeddings, self.pad_token_id),
+            ));
+        }
         Ok(())
+    }
+
+    /// The model's family (`model_type` is checked by [`Self::validate`]; an unknown one reads
+    /// as BERT here).
+    pub fn family(&self) -> Family {
+        Family::of(&self.model_type).unwrap_or(Family::Bert)
+    }
+
+    /// Row of the position table the first token takes: 0 for BERT, the padding id + 1 for
+    /// RoBERTa and MPNet (Hugging Face's `create_position_ids_from_input_ids`).
+    pub fn position_offset(&self) -> usize {
+        match self.family() {
+            Family::Bert => 0,
+            Family::Roberta | Family::MpNet => self.pad_token_id as usize + 1,
+        }
+    }
+
+    /// The longest input, in tokens, the position table covers.
+    pub fn max_input_len(&self) -> usize {
+        self.max_position_embeddings.saturating_sub(self.position_offset())
     }
 
     /// Width of one attention head.
@@ -289,6 +356,24 @@ mod tests {
         assert_eq!(c.hidden_act, HiddenAct::Gelu);
         assert!(c.extra.contains_key("architectures"));
         c.validate(Path::new("config.json")).unwrap();
+    }
+
+    #[test]
+    fn families_and_refusals() {
+        let parse = |model_type: &str| -> BertConfig {
+            serde_json::from_str(&format!(r#"{{"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "intermediate_size": 8, "pad_token_id": 1,
+                "max_position_embeddings": 66, "model_type": "{model_type}"}}"#)).unwrap()
+        };
+        for (t, family, offset) in [("bert", Family::Bert, 0), ("roberta", Family::Roberta, 2), ("xlm-roberta", Family::Roberta, 2), ("mpnet", Family::MpNet, 2)] {
+            let c = parse(t);
+            c.validate(Path::new("config.json")).unwrap();
+            assert_eq!((c.family(), c.position_offset(), c.max_input_len()), (family, offset, 66 - offset), "{t}");
+        }
+        for (t, says) in [("modernbert", "ModernBERT"), ("llama", "decoder"), ("distilbert", "DistilBERT"), ("electra", "`electra`")] {
+            let err = parse(t).validate(Path::new("config.json")).unwrap_err().to_string();
+            assert!(err.contains("model_type") && err.contains(says) && err.contains("supported: bert"), "{t}: {err}");
+        }
     }
 
     #[test]

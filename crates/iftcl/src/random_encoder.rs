@@ -19,7 +19,7 @@ impl SentenceEncoder {
     /// the pooling head from the model folder `tokenizer_dir`.
     ///
     /// The tokenizer's ids must fit the config's `vocab_size`; its truncation length is capped
-    /// at the config's `max_position_embeddings`.
+    /// at the longest input the config's positions cover.
     pub fn random(config_path: &Path, tokenizer_dir: &Path, device: &Device, seed: u64) -> Result<Self> {
         let bytes = std::fs::read(config_path).map_err(|e| Error::io("read", config_path, e))?;
         let config: BertConfig = parse_json(&bytes, config_path)?;
@@ -28,11 +28,11 @@ impl SentenceEncoder {
         let donor = SentenceEncoder::load(tokenizer_dir, &cpu_device().device)?;
         let mut tokenizer = donor.tokenizer;
         check_vocab(&tokenizer, &config, &tokenizer_dir.join("tokenizer.json"))?;
-        if tokenizer.max_len() > config.max_position_embeddings {
-            tokenizer = tokenizer.with_max_len(config.max_position_embeddings)?;
+        if tokenizer.max_len() > config.max_input_len() {
+            tokenizer = tokenizer.with_max_len(config.max_input_len())?;
         }
         device.seed(seed);
         let model = BertModel::init(&config, device);
-        Ok(SentenceEncoder::from_parts(config, model, tokenizer, donor.head, device))
+        Ok(SentenceEncoder::from_parts(config, model, tokenizer, donor.head, donor.extras, device))
     }
 }

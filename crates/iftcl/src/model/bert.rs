@@ -1,5 +1,7 @@
-//! A BERT-family transformer encoder (embeddings, post-LayerNorm encoder layers) with real
-//! dropout: active when the module is in training mode on an autodiff device, off otherwise.
+//! The transformer encoder of every family this tool runs (BERT, RoBERTa, XLM-RoBERTa, MPNet:
+//! see [`Family`]): embeddings, post-LayerNorm encoder layers, and for MPNet a relative position
+//! bias. Dropout is real: active when the module is in training mode on an autodiff device, off
+//! otherwise.
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -11,19 +13,23 @@ use super::activation::activation_with;
 use super::batch::PaddedBatch;
 use super::dropout::dropout;
 use super::op_path::OpPath;
+use super::relative_position::position_bias;
 use super::rows::Rows;
 use super::weights::ParamIo;
 use crate::error::Result;
-use crate::hf_config::{BertConfig, HiddenAct};
+use crate::hf_config::{BertConfig, Family, HiddenAct};
 
 /// Word, position and token-type embeddings, summed, normalised and dropped out.
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
     word: Embedding,
     position: Embedding,
-    token_type: Embedding,
+    /// None for MPNet, which has no token types.
+    token_type: Option<Embedding>,
     norm: LayerNorm,
     dropout: Dropout,
+    /// Row of the position table of the first token (0, or RoBERTa's padding id + 1).
+    position_offset: usize,
 }
 
 /// One encoder layer: self-attention and a feed-forward block, each with a residual and
@@ -51,6 +57,8 @@ pub struct BertLayer {
 pub struct BertModel {
     embeddings: BertEmbeddings,
     layers: Vec<BertLayer>,
+    /// MPNet's relative position bias table `[buckets, heads]`, shared by every layer.
+    relative_bias: Option<Embedding>,
 }
 
 fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
@@ -66,12 +74,14 @@ impl BertModel {
     /// loading weights over them never materialises the random values.
     pub fn init(config: &BertConfig, device: &Device) -> Self {
         let h = config.hidden_size;
+        let mpnet = config.family() == Family::MpNet;
         let embeddings = BertEmbeddings {
             word: EmbeddingConfig::new(config.vocab_size, h).init(device),
             position: EmbeddingConfig::new(config.max_position_embeddings, h).init(device),
-            token_type: EmbeddingConfig::new(config.type_vocab_size, h).init(device),
+            token_type: (!mpnet).then(|| EmbeddingConfig::new(config.type_vocab_size, h).init(device)),
             norm: norm(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            position_offset: config.position_offset(),
         };
         let act = config.hidden_act;
         let layers = (0..config.num_hidden_layers)
@@ -90,7 +100,8 @@ impl BertModel {
                 act,
             })
             .collect();
-        BertModel { embeddings, layers }
+        let relative_bias = mpnet.then(|| EmbeddingConfig::new(config.relative_attention_num_buckets, config.num_attention_heads).init(device));
+        BertModel { embeddings, layers, relative_bias }
     }
 
     /// Walks every parameter with its Hugging Face name: the one place where names are mapped
@@ -100,18 +111,28 @@ impl BertModel {
         let e = &mut self.embeddings;
         io.embedding("embeddings.word_embeddings", &mut e.word, config.vocab_size, h)?;
         io.embedding("embeddings.position_embeddings", &mut e.position, config.max_position_embeddings, h)?;
-        io.embedding("embeddings.token_type_embeddings", &mut e.token_type, config.type_vocab_size, h)?;
+        if let Some(token_type) = &mut e.token_type {
+            io.embedding("embeddings.token_type_embeddings", token_type, config.type_vocab_size, h)?;
+        }
         io.layer_norm("embeddings.LayerNorm", &mut e.norm, h)?;
+        // MPNet names the attention's parts `attn.{q,k,v,o}` and its LayerNorm `attention.LayerNorm`.
+        let [query, key, value, attn_out, attn_norm] = match config.family() {
+            Family::Bert | Family::Roberta => ["self.query", "self.key", "self.value", "output.dense", "output.LayerNorm"],
+            Family::MpNet => ["attn.q", "attn.k", "attn.v", "attn.o", "LayerNorm"],
+        };
         for (i, l) in self.layers.iter_mut().enumerate() {
             let p = format!("encoder.layer.{i}");
-            io.linear(&format!("{p}.attention.self.query"), &mut l.query, h, h)?;
-            io.linear(&format!("{p}.attention.self.key"), &mut l.key, h, h)?;
-            io.linear(&format!("{p}.attention.self.value"), &mut l.value, h, h)?;
-            io.linear(&format!("{p}.attention.output.dense"), &mut l.attn_out, h, h)?;
-            io.layer_norm(&format!("{p}.attention.output.LayerNorm"), &mut l.attn_norm, h)?;
+            io.linear(&format!("{p}.attention.{query}"), &mut l.query, h, h)?;
+            io.linear(&format!("{p}.attention.{key}"), &mut l.key, h, h)?;
+            io.linear(&format!("{p}.attention.{value}"), &mut l.value, h, h)?;
+            io.linear(&format!("{p}.attention.{attn_out}"), &mut l.attn_out, h, h)?;
+            io.layer_norm(&format!("{p}.attention.{attn_norm}"), &mut l.attn_norm, h)?;
             io.linear(&format!("{p}.intermediate.dense"), &mut l.ffn_in, h, config.intermediate_size)?;
             io.linear(&format!("{p}.output.dense"), &mut l.ffn_out, config.intermediate_size, h)?;
             io.layer_norm(&format!("{p}.output.LayerNorm"), &mut l.ffn_norm, h)?;
+        }
+        if let Some(table) = &mut self.relative_bias {
+            io.embedding("encoder.relative_attention_bias", table, config.relative_attention_num_buckets, config.num_attention_heads)?;
         }
         Ok(())
     }
@@ -128,19 +149,27 @@ impl BertModel {
     pub(crate) fn forward_rows(&self, batch: &PaddedBatch, pack: bool) -> Tensor<3> {
         let [n, len] = batch.dims();
         let e = &self.embeddings;
-        // Positions are 0..len and every token type is 0 for single sentences: slicing the
-        // tables avoids two gathers and gives the same gradients.
-        let pos = e.position.weight.val().slice([0..len]).unsqueeze::<3>();
-        let typ = e.token_type.weight.val().slice([0..1]).unsqueeze::<3>();
-        let x = e.word.forward(batch.ids.clone()) + pos + typ;
+        // Positions are offset..offset + len and every token type is 0 for single sentences:
+        // slicing the tables avoids two gathers and gives the same gradients. (RoBERTa gives
+        // padding the padding id's position; padding is masked out, so it does not matter.)
+        let off = e.position_offset;
+        let pos = e.position.weight.val().slice([off..off + len]).unsqueeze::<3>();
+        let mut x = e.word.forward(batch.ids.clone()) + pos;
+        if let Some(token_type) = &e.token_type {
+            x = x + token_type.weight.val().slice([0..1]).unsqueeze::<3>();
+        }
         let device = x.device();
         let hidden = x.dims()[2];
         let path = OpPath::for_device(&device);
         let rows = Rows::new(&batch.lengths, len, pack, &device);
         let x = rows.pack(x.reshape([n * len, hidden]));
         let mut x = dropout(&e.dropout, e.norm.forward(x), path);
-        // Additive attention bias: 0 for tokens, a large negative number for padding.
-        let bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([n, 1, 1, len]);
+        // Additive attention bias: 0 for tokens, a large negative number for padding; for MPNet
+        // plus the relative position bias of each head.
+        let mut bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([n, 1, 1, len]);
+        if let Some(table) = &self.relative_bias {
+            bias = bias + position_bias(table, len, &device);
+        }
         for layer in &self.layers {
             x = layer.forward(x, bias.clone(), &rows, path);
         }
@@ -149,7 +178,8 @@ impl BertModel {
 }
 
 impl BertLayer {
-    /// `x`: the rows `rows` keeps of `[b·l, h]`; `bias`: `[b, 1, 1, l]`.
+    /// `x`: the rows `rows` keeps of `[b·l, h]`; `bias`: `[b, 1, 1, l]`, or `[b, heads, l, l]`
+    /// with a relative position bias.
     fn forward(&self, x: Tensor<2>, bias: Tensor<4>, rows: &Rows, path: OpPath) -> Tensor<2> {
         let [b, _, _, l] = bias.dims();
         let h = x.dims()[1];

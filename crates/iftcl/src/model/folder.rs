@@ -31,8 +31,69 @@ pub struct ModelFiles {
     pub lower_case: bool,
     /// Whether `modules.json` lists a `Normalize` module (true when there is no modules.json).
     pub normalize: bool,
+    /// Files kept for the folders saved from this one (prompts, tokenizer companions).
+    pub extras: FolderExtras,
     /// Where the files came from (for error messages).
     pub origin: PathBuf,
+}
+
+/// Tokenizer files Python's `transformers` reads beside `tokenizer.json` (special tokens, the
+/// tokenizer class): copied unchanged into folders saved from a model.
+pub const COMPANION_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
+
+/// What a model folder holds beyond what the encoder computes with, written back into the
+/// folders saved from it, so that a trained model loads in sentence-transformers as its start
+/// model did: the [`COMPANION_FILES`] and `config_sentence_transformers.json` (prompts,
+/// `default_prompt_name`, `similarity_fn_name`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FolderExtras {
+    /// (file name, bytes) of the companion files present.
+    pub companions: Vec<(String, Vec<u8>)>,
+    /// `config_sentence_transformers.json`, if any.
+    pub st_config: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl FolderExtras {
+    /// Parses `config_sentence_transformers.json` (its `prompts` must map names to strings, its
+    /// `default_prompt_name` name one of them); `path` names the file in errors.
+    pub fn new(companions: Vec<(String, Vec<u8>)>, st_config: Option<&[u8]>, path: &Path) -> Result<Self> {
+        let st_config = match st_config {
+            Some(bytes) => Some(parse_json::<serde_json::Map<String, serde_json::Value>>(bytes, path)?),
+            None => None,
+        };
+        let extras = FolderExtras { companions, st_config };
+        let bad = |field: &str, message: String| Error::Config { path: path.to_path_buf(), field: field.into(), message };
+        if let Some(prompts) = extras.st_config.as_ref().and_then(|c| c.get("prompts")) {
+            let ok = prompts.as_object().is_some_and(|m| m.values().all(|v| v.is_string()));
+            if !ok {
+                return Err(bad("prompts", "must be an object mapping prompt names to strings".into()));
+            }
+        }
+        if let Some(name) = extras.default_prompt_name() {
+            if extras.prompt(name).is_none() {
+                return Err(bad("default_prompt_name", format!("`{name}` is not one of the prompts ({})", extras.prompt_names().join(", "))));
+            }
+        }
+        Ok(extras)
+    }
+
+    /// The text of the prompt `name` (prepended to every input when selected).
+    pub fn prompt(&self, name: &str) -> Option<&str> {
+        self.st_config.as_ref()?.get("prompts")?.get(name)?.as_str()
+    }
+
+    /// The names of the prompts the folder defines.
+    pub fn prompt_names(&self) -> Vec<String> {
+        match self.st_config.as_ref().and_then(|c| c.get("prompts")).and_then(|p| p.as_object()) {
+            Some(m) => m.keys().cloned().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The prompt sentence-transformers applies when none is named.
+    pub fn default_prompt_name(&self) -> Option<&str> {
+        self.st_config.as_ref()?.get("default_prompt_name")?.as_str()
+    }
 }
 
 /// The raw bytes of a model folder's files, as a caller without a file system has them (the
@@ -51,6 +112,10 @@ pub struct RawModelFiles {
     pub pooling: Option<Vec<u8>>,
     /// `sentence_bert_config.json`.
     pub sentence_bert_config: Option<Vec<u8>>,
+    /// `config_sentence_transformers.json`.
+    pub st_config: Option<Vec<u8>>,
+    /// The [`COMPANION_FILES`] present: (name, bytes).
+    pub companions: Vec<(String, Vec<u8>)>,
 }
 
 fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
@@ -142,6 +207,11 @@ impl ModelFiles {
             modules,
             pooling,
             sentence_bert_config: read_if_file(&dir.join("sentence_bert_config.json"))?,
+            st_config: read_if_file(&dir.join("config_sentence_transformers.json"))?,
+            companions: COMPANION_FILES
+                .iter()
+                .filter_map(|name| read_if_file(&dir.join(name)).transpose().map(|bytes| bytes.map(|b| (name.to_string(), b))))
+                .collect::<Result<_>>()?,
         };
         Self::from_raw(raw, dir)
     }
@@ -161,6 +231,7 @@ impl ModelFiles {
             }
             None => (None, false),
         };
+        let extras = FolderExtras::new(raw.companions, raw.st_config.as_deref(), &origin.join("config_sentence_transformers.json"))?;
         Ok(ModelFiles {
             config: raw.config,
             weights: raw.weights,
@@ -169,6 +240,7 @@ impl ModelFiles {
             max_seq_length,
             lower_case,
             normalize,
+            extras,
             origin: origin.to_path_buf(),
         })
     }
@@ -186,6 +258,8 @@ pub struct FolderContents<'a> {
     pub head: Head,
     /// The tokenizer (its `max_len` becomes `max_seq_length`).
     pub tokenizer: &'a TextTokenizer,
+    /// Files of the folder the model came from, written back unchanged.
+    pub extras: &'a FolderExtras,
 }
 
 impl FolderContents<'_> {
@@ -225,15 +299,18 @@ impl FolderContents<'_> {
             std::fs::create_dir_all(dir.join("2_Normalize")).map_err(|e| Error::io("create", dir, e))?;
         }
         write_json(&dir.join("modules.json"), &modules)?;
-        write_json(
-            &dir.join("config_sentence_transformers.json"),
-            &serde_json::json!({
-                "__version__": {"sentence_transformers": "3.0.0", "iftcl": env!("CARGO_PKG_VERSION")},
-                "prompts": {},
-                "default_prompt_name": null,
-                "similarity_fn_name": "cosine"
-            }),
-        )
+        for (name, bytes) in &self.extras.companions {
+            write(name, bytes)?;
+        }
+        // The start model's prompts and similarity function are kept; the version says who wrote it.
+        let mut st = self.extras.st_config.clone().unwrap_or_else(|| {
+            serde_json::json!({"prompts": {}, "default_prompt_name": null, "similarity_fn_name": "cosine"}).as_object().cloned().unwrap_or_default()
+        });
+        let mut version = st.get("__version__").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+        version.entry("sentence_transformers").or_insert_with(|| "3.0.0".into());
+        version.insert("iftcl".into(), env!("CARGO_PKG_VERSION").into());
+        st.insert("__version__".into(), version.into());
+        write_json(&dir.join("config_sentence_transformers.json"), &st)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The encoder: transformer, pooling, batching, weights and model folders.
 //!
-//! - [`bert`]: the transformer ([`BertModel`]); `rows` and [`op_path`] say which rows and
+//! - [`bert`]: the transformer of every family ([`BertModel`]; MPNet's attention bias in
+//!   `relative_position`); `rows` and [`op_path`] say which rows and
 //!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
@@ -15,11 +16,12 @@ pub mod folder;
 pub mod gelu;
 pub mod op_path;
 pub mod pooling;
+pub(crate) mod relative_position;
 pub(crate) mod rows;
 pub(crate) mod weights;
 
 pub use batch::{PaddedBatch, encode, encode_grouped, pad_batch};
 pub use bert::BertModel;
-pub use folder::{FolderContents, ModelFiles, RawModelFiles};
+pub use folder::{COMPANION_FILES, FolderContents, FolderExtras, ModelFiles, RawModelFiles};
 pub use op_path::OpPath;
 pub use pooling::{l2_normalize, pool};

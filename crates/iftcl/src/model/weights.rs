@@ -1,9 +1,9 @@
-//! Reading and writing `model.safetensors` in the Hugging Face BERT naming.
+//! Reading and writing `model.safetensors` in the Hugging Face naming of each family.
 //!
 //! The name mapping lives in one place, [`crate::model::bert::BertModel::visit_params`], which
 //! walks the module tree calling a [`ParamIo`] with each Hugging Face name:
 //!
-//! | Hugging Face name (optionally under `bert.`)          | module path                        |
+//! | Hugging Face name (optionally under `bert.`, `roberta.`, `mpnet.`, `model.`) | module path |
 //! |-------------------------------------------------------|------------------------------------|
 //! | `embeddings.word_embeddings.weight`                   | `embeddings.word.weight`           |
 //! | `embeddings.position_embeddings.weight`               | `embeddings.position.weight`       |
@@ -15,10 +15,16 @@
 //! | `encoder.layer.{i}.intermediate.dense`                | `layers.{i}.ffn_in`                |
 //! | `encoder.layer.{i}.output.dense`                      | `layers.{i}.ffn_out`               |
 //! | `encoder.layer.{i}.output.LayerNorm`                  | `layers.{i}.ffn_norm`              |
+//! | `encoder.relative_attention_bias.weight` (MPNet)      | `relative_bias.weight`             |
+//!
+//! RoBERTa and XLM-RoBERTa use BERT's names. MPNet has no token-type table and names the
+//! attention `encoder.layer.{i}.attention.attn.{q,k,v,o}` and its LayerNorm
+//! `encoder.layer.{i}.attention.LayerNorm`.
 //!
 //! Linear weights are stored `[out, in]` by PyTorch and `[in, out]` by burn: they are transposed
-//! on the way in and out. Tensors the encoder does not use (`pooler.*`, `position_ids`) are
-//! ignored on load and not written on save.
+//! on the way in and out. Tensors the encoder does not use (`pooler.*`, `position_ids`, the
+//! `cls.*`/`lm_head.*` heads of pre-training checkpoints) are ignored on load and not written on
+//! save. Tied embeddings need nothing: the encoder has no output head that shares them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +46,14 @@ pub(crate) trait ParamIo {
     fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()>;
 }
 
-/// The tensors of a safetensors file, converted to f32, keyed by name without the `bert.` prefix.
+/// Prefixes a base model's names carry inside a checkpoint of a model with a head
+/// (`BertForMaskedLM` writes `bert.embeddings...`): stripped on load.
+const PREFIXES: [&str; 4] = ["bert.", "roberta.", "mpnet.", "model."];
+/// Tensors the encoder does not use: the pooler, and the heads of pre-training checkpoints.
+const IGNORED: [&str; 3] = ["pooler.", "cls.", "lm_head."];
+
+/// The tensors of a safetensors file, converted to f32, keyed by name without the prefix of
+/// [`PREFIXES`].
 pub(crate) struct WeightSource {
     path: PathBuf,
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
@@ -56,8 +69,8 @@ impl WeightSource {
         })?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let key = name.strip_prefix("bert.").unwrap_or(&name).to_string();
-            if key.starts_with("pooler.") || key.ends_with("position_ids") || key.starts_with("cls.") {
+            let key = PREFIXES.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(&name).to_string();
+            if IGNORED.iter().any(|p| key.starts_with(p)) || key.ends_with("position_ids") {
                 continue;
             }
             let values = to_f32(view.dtype(), view.data()).ok_or_else(|| Error::UnsupportedDtype {

@@ -17,7 +17,7 @@ use crate::encoder::{Head, SentenceEncoder};
 use crate::error::{Error, Result};
 use crate::hash::mix;
 use crate::hf_config::BertConfig;
-use crate::model::BertModel;
+use crate::model::{BertModel, FolderExtras};
 use crate::model::dropout::seed_dropout;
 use crate::model::encode_grouped;
 use crate::tokenize::TextTokenizer;
@@ -38,6 +38,8 @@ pub struct FineTuner {
     model: BertModel,
     config: BertConfig,
     head: Head,
+    /// The start folder's files kept for checkpoints (prompts, tokenizer companions).
+    extras: FolderExtras,
     tokenizer: TextTokenizer,
     inference_tokenizer: TextTokenizer,
     optim: ModuleOptimizer,
@@ -106,11 +108,18 @@ impl FineTuner {
         // A validation module moves onto the autodiff device once put in training mode.
         let model = encoder.model.clone().train().fork(&device).set_require_grad(true).train();
         let objective = settings.objective_on(&device, encoder.config.hidden_size)?;
+        // Training inputs are never longer than the model's own inputs (its max_seq_length,
+        // within what its position table covers).
+        let max_len = settings.max_len.min(encoder.tokenizer.max_len());
+        if max_len < settings.max_len {
+            tracing::warn!("--max-len {} is longer than the model's max_seq_length: training truncates at {max_len} tokens", settings.max_len);
+        }
         Ok(FineTuner {
             model,
             config: encoder.config.clone(),
             head: encoder.head,
-            tokenizer: encoder.tokenizer.clone().with_max_len(settings.max_len)?,
+            extras: encoder.extras.clone(),
+            tokenizer: encoder.tokenizer.clone().with_max_len(max_len)?,
             inference_tokenizer: encoder.tokenizer.clone(),
             optim: AdamWConfig::new().with_weight_decay(settings.weight_decay as f32).with_epsilon(1e-8).init(),
             queue: Hippocampus::new(settings.queue_capacity(), encoder.config.hidden_size, &device),
@@ -228,7 +237,7 @@ impl FineTuner {
     /// The model as it stands, as an inference encoder on the same device.
     pub fn encoder(&self) -> SentenceEncoder {
         let inner = self.device.clone().inner();
-        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head, &inner)
+        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head, self.extras.clone(), &inner)
     }
 
     /// The optimizer (for checkpoints).
