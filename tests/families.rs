@@ -122,6 +122,28 @@ fn every_family_trains_and_its_checkpoint_loads_again() {
         let (x, y) = (trained.embed(&s).unwrap(), start.embed(&s).unwrap());
         let moved = iftcl::compare::max_abs_diff(&x[0], &y[0]).unwrap();
         assert!(moved > 1e-6, "{family}: training did not move the embeddings ({moved:e})");
+        // The run resumes from its checkpoint (two more steps).
+        let o = iftcl(&["train", "--resume", out.join("last").to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "8"], None);
+        assert!(o.status.success(), "{family}: resume: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn roberta_and_mpnet_train_with_the_fused_loss_on_wgpu_and_with_simcse() {
+    for family in ["roberta", "mpnet"] {
+        for (device, loss) in [("gpu", "twins"), ("cpu", "infonce")] {
+            let t = TempDir::new(&format!("family-{family}-{device}-{loss}"));
+            let corpus = small_corpus(&t.0);
+            let out = t.0.join("out");
+            let model = tiny_dir().join(family);
+            let mut args = train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "4");
+            let at = args.iter().position(|a| *a == "--device").unwrap();
+            args.drain(at..at + 2);
+            args.extend(["--model", model.to_str().unwrap(), "--loss", loss, "--device", device]);
+            let o = iftcl(&args, None);
+            assert!(o.status.success(), "{family} on {device} with {loss}: {}", stderr(&o));
+            SentenceEncoder::load(&out.join("best"), &device::cpu_device().device).unwrap_or_else(|e| panic!("{family}: {e}"));
+        }
     }
 }
 

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import init, { Encoder } from "../pkg/iftcl_wasm.js";
-import { web, modelDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin } from "./common.mjs";
+import { web, modelDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir } from "./common.mjs";
 
 await init({ module_or_path: readFileSync(path.join(web, "pkg/iftcl_wasm_bg.wasm")) });
 const encoder = await Encoder.load(modelFiles(), { device: "auto" });
@@ -28,6 +28,26 @@ test("embeddings of the golden sentences match the PyTorch reference", async () 
   // Measured 1.0000000 (printed below); 1e-5 of headroom for float rounding.
   assert.ok(worst >= 0.99999, `worst cosine ${worst}`);
   console.log(`wasm (cpu) vs reference: worst cosine ${worst.toFixed(7)} over ${out.length} sentences`);
+});
+
+test("RoBERTa, XLM-RoBERTa, MPNet and CLS + Normalize models match PyTorch", async () => {
+  for (const family of ["roberta", "xlm-roberta", "mpnet", "bert-cls-normalize"]) {
+    const reference = JSON.parse(readFileSync(path.join(tinyDir, `${family}.json`), "utf8"));
+    const tiny = await Encoder.load(modelFiles(path.join(tinyDir, family)), { device: "cpu" });
+    const out = await tiny.embed(reference.sentences);
+    let worst = 1;
+    out.forEach((v, i) => {
+      const want = reference.embeddings[i];
+      worst = Math.min(worst, cosine(v, want));
+      // Unit vectors only where the folder has a Normalize module, as PyTorch returns them.
+      const norm = (x) => Math.sqrt(x.reduce((s, y) => s + y * y, 0));
+      assert.ok(Math.abs(norm(v) - norm(want)) <= 1e-3 * norm(want), `${family} sentence ${i}: norm ${norm(v)} vs ${norm(want)}`);
+    });
+    // The native build measures 1 - cosine of about 1e-13 on these models.
+    assert.ok(worst >= 0.99999, `${family}: worst cosine ${worst}`);
+    console.log(`wasm (cpu) ${family} vs PyTorch: worst cosine ${worst.toFixed(7)} over ${out.length} sentences`);
+    tiny.free();
+  }
 });
 
 test("similarity and matrix agree with the embeddings", async () => {

@@ -9,8 +9,10 @@ export const root = path.resolve(web, "..");
 export const modelDir = process.env.IFTCL_MODEL || path.join(root, "models/all-MiniLM-L6-v2");
 const goldenPath = process.env.IFTCL_GOLDEN || path.join(root, "../shared/golden/all-MiniLM-L6-v2.json");
 export const dataDir = process.env.IFTCL_DATA_DIR || path.join(root, "../shared/data");
+/// The tiny seeded models of other encoder families and their PyTorch outputs (NAME/, NAME.json).
+export const tinyDir = process.env.IFTCL_GOLDEN_TINY || path.join(root, "../shared/golden/tiny");
 
-for (const [what, p] of [["the model (run scripts/fetch-model.sh)", modelDir], ["the golden file (IFTCL_GOLDEN)", goldenPath], ["web/pkg (run scripts/build-wasm.sh)", path.join(web, "pkg")]]) {
+for (const [what, p] of [["the model (run scripts/fetch-model.sh)", modelDir], ["the golden file (IFTCL_GOLDEN)", goldenPath], ["the tiny golden models (IFTCL_GOLDEN_TINY)", tinyDir], ["web/pkg (run scripts/build-wasm.sh)", path.join(web, "pkg")]]) {
   if (!existsSync(p)) throw new Error(`${what} not found at ${p}`);
 }
 export const golden = JSON.parse(readFileSync(goldenPath, "utf8"));

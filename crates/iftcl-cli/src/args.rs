@@ -6,13 +6,19 @@ use anyhow::{Context, Result};
 use iftcl::SentenceEncoder;
 use iftcl::device::{self, DeviceSpec};
 use iftcl::eval;
+use iftcl::hub::HubOptions;
 
 /// Options shared by the commands that load a model.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model folder (Hugging Face layout, optionally with the sentence-transformers files).
+    /// Model folder (Hugging Face layout, optionally with the sentence-transformers files), or a
+    /// Hugging Face Hub id (org/name) when no such folder exists: fetched into the Hugging Face
+    /// cache ($HF_HOME/hub; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 are honoured).
     #[arg(long, default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
     pub model: PathBuf,
+    /// Branch, tag or commit of a Hub model (default: main).
+    #[arg(long)]
+    pub revision: Option<String>,
     /// auto | cpu | gpu | gpu:N (see `iftcl devices`).
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -38,7 +44,9 @@ impl ModelArgs {
         let spec: DeviceSpec = self.device.parse()?;
         let selected = device::select(spec)?;
         tracing::info!("device: {}", selected.description);
-        let mut encoder = SentenceEncoder::load(&self.model, &selected.device)?.with_batch_size(self.batch_size);
+        let hub = HubOptions { revision: self.revision.clone(), ..HubOptions::default() };
+        let dir = iftcl::hub::resolve(&self.model, &hub)?;
+        let mut encoder = SentenceEncoder::load(&dir, &selected.device)?.with_batch_size(self.batch_size);
         encoder.head.normalize |= self.normalize;
         if let Some(name) = &self.prompt_name {
             encoder = encoder.with_prompt_name((name != "none").then_some(name.as_str()))?;

@@ -47,6 +47,16 @@ pub enum Error {
         /// The parser's message (it includes the line and column).
         message: String,
     },
+    /// A model could not be fetched from the Hugging Face Hub (`--model org/name`).
+    #[error("Hugging Face Hub model {repo}{}: {message} (and there is no folder named {repo} here)", file.as_ref().map(|f| format!(", file {f}")).unwrap_or_default())]
+    Hub {
+        /// The repo id.
+        repo: String,
+        /// The file being fetched, if one.
+        file: Option<String>,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A configuration field holds a value this tool cannot use.
     #[error("{path}: field `{field}`: {message}")]
     Config {

@@ -1,9 +1,10 @@
 //! iftcl: sentence encoders trained and run with the IFTCL recipe (Identical and Fraternal
 //! Twins contrastive learning) on any GPU through wgpu, with a CPU fallback.
 //!
-//! - [`SentenceEncoder`]: load a BERT-family model folder (Hugging Face + sentence-transformers
-//!   layout), embed sentences, save; [`SentenceEncoder::random`] gives one of any shape with
-//!   random weights.
+//! - [`SentenceEncoder`]: load a model folder (Hugging Face + sentence-transformers layout) of
+//!   a supported family (BERT, RoBERTa, XLM-RoBERTa, MPNet: [`hf_config::Family`]), embed
+//!   sentences, save; [`SentenceEncoder::random`] gives one of any shape with random weights.
+//! - `hub` (not in the browser build): models by Hugging Face Hub id, through the standard cache.
 //! - [`device`]: `auto | cpu | gpu | gpu:N` selection and the adapter listing.
 //! - [`train`]: the IFTCL trainer ([`train::train`]) and in-memory fine-tuning
 //!   ([`train::FineTuner`]).
@@ -34,6 +35,8 @@ pub mod error;
 pub mod eval;
 pub mod hash;
 pub mod hf_config;
+#[cfg(not(target_family = "wasm"))]
+pub mod hub;
 pub mod model;
 mod random_encoder;
 pub mod tokenize;

@@ -133,7 +133,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
     }
     let mut results = Vec::new();
     for d in &args.device {
-        let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size, normalize: false, prompt_name: None };
+        let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size, revision: None, normalize: false, prompt_name: None };
         let (encoder, description) = model.load()?;
         let r = iftcl::bench::bench_embed(&encoder, &sentences, args.runs, &description)?;
         outln!(out,

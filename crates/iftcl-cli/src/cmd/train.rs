@@ -17,7 +17,8 @@ pub struct TrainArgs {
     /// TOML file with any of the fields below (flags override it).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Start model folder [default: $IFTCL_MODEL, else models/all-MiniLM-L6-v2].
+    /// Start model: a folder, or a Hugging Face Hub id (org/name, fetched into the Hugging Face
+    /// cache) [default: $IFTCL_MODEL, else models/all-MiniLM-L6-v2].
     #[arg(long)]
     model: Option<PathBuf>,
     /// Training corpus, one sentence per line.
@@ -125,6 +126,10 @@ impl TrainArgs {
         // $IFTCL_MODEL names the start model of a new run; a resumed run has its own.
         if let (None, None, Some(m)) = (&self.model, &self.resume, std::env::var_os("IFTCL_MODEL")) {
             c.model = m.into();
+        }
+        // A Hub id (org/name) is fetched into the Hugging Face cache; the run records the folder.
+        if self.resume.is_none() {
+            c.model = iftcl::hub::resolve(&c.model, &iftcl::hub::HubOptions::default())?;
         }
         c.overwrite |= self.overwrite;
         if let Some(l) = &self.loss {
