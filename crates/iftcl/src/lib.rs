@@ -34,6 +34,7 @@ pub mod error;
 pub mod eval;
 pub mod hash;
 pub mod hf_config;
+mod json;
 pub mod model;
 mod random_encoder;
 pub mod tokenize;
