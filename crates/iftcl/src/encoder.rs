@@ -81,7 +81,7 @@ impl SentenceEncoder {
         let config: BertConfig = parse_json(&files.config, &config_path)?;
         config.validate(&config_path)?;
 
-        let pooling_path = origin.join("1_Pooling/config.json");
+        let pooling_path = files.pooling_path.clone();
         let pooling = match &files.pooling {
             Some(bytes) => {
                 let p: PoolingConfig = parse_json(bytes, &pooling_path)?;
@@ -98,12 +98,20 @@ impl SentenceEncoder {
         };
 
         let max_len = files.max_seq_length.unwrap_or(config.max_input_len());
+        if max_len < 2 {
+            let (path, field) = match files.max_seq_length {
+                Some(_) => (origin.join("sentence_bert_config.json"), "max_seq_length"),
+                None => (config_path.clone(), "max_position_embeddings"),
+            };
+            let message = format!("{max_len} tokens leave no room for a token between the special tokens");
+            return Err(Error::Config { path, field: field.into(), message });
+        }
         if max_len > config.max_input_len() {
             return Err(Error::Config {
                 path: origin.join("sentence_bert_config.json"),
                 field: "max_seq_length".into(),
                 message: format!(
-                    "{max_len} exceeds the {} tokens the model's positions cover (max_position_embeddings {}{})",
+                    "{max_len} exceeds the {} tokens the model's positions cover (config.json max_position_embeddings {}{})",
                     config.max_input_len(),
                     config.max_position_embeddings,
                     match config.position_offset() {
@@ -116,8 +124,9 @@ impl SentenceEncoder {
         let tokenizer = TextTokenizer::from_bytes(&files.tokenizer, &origin.join("tokenizer.json"), max_len, files.lower_case)?;
         check_vocab(&tokenizer, &config, &origin.join("tokenizer.json"))?;
 
-        let mut model = BertModel::init(&config, device);
         let mut source = WeightSource::from_bytes(&files.weights, &origin.join("model.safetensors"), device)?;
+        source.check_fits(&config, &config_path)?;
+        let mut model = BertModel::init(&config, device);
         model.visit_params(&config, &mut source)?;
 
         let head = Head { pooling, normalize: files.normalize };

@@ -4,11 +4,12 @@
 //! `transformers.BertConfig`); `1_Pooling/config.json` by [`PoolingConfig`];
 //! `sentence_bert_config.json` by [`SentenceBertConfig`]; `modules.json` by [`StModule`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::json::{parse_json, read_json, write_json};
 
 /// The encoder's activation function, as `hidden_act` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +177,10 @@ impl BertConfig {
                 return Err(bad(field, "must be positive".into()));
             }
         }
+        // Fewer buckets leave MPNet's bucketing no exact distances (a division by zero).
+        if self.family() == Family::MpNet && self.relative_attention_num_buckets < 4 {
+            return Err(bad("relative_attention_num_buckets", format!("{} is fewer than the 4 MPNet needs", self.relative_attention_num_buckets)));
+        }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(bad(
                 "num_attention_heads",
@@ -259,6 +264,12 @@ pub struct PoolingConfig {
     /// Mean-sqrt-length pooling.
     #[serde(default)]
     pub pooling_mode_mean_sqrt_len_tokens: bool,
+    /// Position-weighted mean pooling (not supported: refused rather than ignored).
+    #[serde(default)]
+    pub pooling_mode_weightedmean_tokens: bool,
+    /// Last-token pooling (not supported: refused rather than ignored).
+    #[serde(default)]
+    pub pooling_mode_lasttoken: bool,
 }
 
 impl PoolingConfig {
@@ -270,11 +281,19 @@ impl PoolingConfig {
             pooling_mode_mean_tokens: mode == PoolingMode::Mean,
             pooling_mode_max_tokens: mode == PoolingMode::Max,
             pooling_mode_mean_sqrt_len_tokens: mode == PoolingMode::MeanSqrtLen,
+            pooling_mode_weightedmean_tokens: false,
+            pooling_mode_lasttoken: false,
         }
     }
 
     /// The one pooling mode this file selects; several modes at once (concatenation) are refused.
     pub fn mode(&self, path: &Path) -> Result<PoolingMode> {
+        for (field, on) in [("pooling_mode_weightedmean_tokens", self.pooling_mode_weightedmean_tokens), ("pooling_mode_lasttoken", self.pooling_mode_lasttoken)] {
+            if on {
+                let message = "this pooling is not supported (mean, cls, max and mean_sqrt_len are)".into();
+                return Err(Error::Config { path: path.into(), field: field.into(), message });
+            }
+        }
         let modes: Vec<PoolingMode> = [
             (self.pooling_mode_mean_tokens, PoolingMode::Mean),
             (self.pooling_mode_cls_token, PoolingMode::Cls),
@@ -322,23 +341,6 @@ pub struct StModule {
     /// Python class, e.g. `sentence_transformers.models.Pooling`.
     #[serde(rename = "type")]
     pub kind: String,
-}
-
-/// Reads a JSON file into `T`, with errors that name the file, line and column.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    parse_json(&bytes, path)
-}
-
-/// Parses the bytes of the JSON file `path` (named in errors, with line and column) into `T`.
-pub fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], path: &Path) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Parse { path: PathBuf::from(path), format: "JSON", message: e.to_string() })
-}
-
-/// Writes `value` as pretty JSON.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).expect("serialising a config cannot fail");
-    std::fs::write(path, text).map_err(|e| Error::io("write", path, e))
 }
 
 #[cfg(test)]

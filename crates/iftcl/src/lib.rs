@@ -37,6 +37,7 @@ pub mod hash;
 pub mod hf_config;
 #[cfg(not(target_family = "wasm"))]
 pub mod hub;
+mod json;
 pub mod model;
 mod random_encoder;
 pub mod tokenize;

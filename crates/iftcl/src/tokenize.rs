@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
 
@@ -31,25 +31,52 @@ impl Clone for TextTokenizer {
     }
 }
 
-/// Why `tokenizer.json` bytes did not load: not JSON at all (the parser's line and column), or
-/// JSON that is not a Hugging Face tokenizer (the missing or wrong field).
-fn unreadable(bytes: &[u8], origin: &Path, e: impl std::fmt::Display) -> Error {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Err(json) => Error::Parse { path: origin.to_path_buf(), format: "JSON", message: json.to_string() },
-        Ok(_) => Error::Tokenizer(format!(
-            "{} is valid JSON but not a Hugging Face tokenizers file ({e}); the model folder needs the \
-             tokenizer.json that `tokenizer.save_pretrained` writes",
-            origin.display()
-        )),
+/// Why `tokenizer.json` bytes that are valid JSON did not load: not a Hugging Face tokenizer
+/// (the missing or wrong field).
+fn unreadable(origin: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Tokenizer(format!(
+        "{} is valid JSON but not a Hugging Face tokenizers file ({e}); the model folder needs the \
+         tokenizer.json that `tokenizer.save_pretrained` writes",
+        origin.display()
+    ))
+}
+
+/// Runs a call into `tokenizers`, which panics on some tokenizer.json files it accepted (a BPE
+/// `continuing_subword_prefix` of the wrong kind slices a string out of bounds): the panic
+/// becomes an error instead of ending the program (where panics unwind: not in the browser).
+fn guarded<T>(what: &str, call: impl FnOnce() -> tokenizers::Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(|e| Error::Tokenizer(format!("{what}: {e}"))),
+        Err(panic) => {
+            let why = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("");
+            Err(Error::Tokenizer(format!("{what} failed inside the tokenizers library ({why}); the tokenizer.json is malformed")))
+        }
     }
 }
 
 impl TextTokenizer {
     /// Parses `tokenizer.json` bytes; `origin` names the source in errors.
     pub fn from_bytes(bytes: &[u8], origin: &Path, max_len: usize, lower_case: bool) -> Result<Self> {
-        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| unreadable(bytes, origin, e))?;
+        // `tokenizers` panics on some malformed JSON (a truncated file: "Helper: EOF while
+        // parsing"), so the syntax is checked first.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return Err(Error::Parse { path: origin.to_path_buf(), format: "JSON", message: e.to_string() });
+        }
+        let mut inner = match guarded("parsing", || Tokenizer::from_bytes(bytes)) {
+            Ok(t) => t,
+            Err(Error::Tokenizer(why)) => return Err(unreadable(origin, why)),
+            Err(e) => return Err(e),
+        };
         if max_len < 2 {
             return Err(Error::InvalidArgument(format!("max_seq_length {max_len} leaves no room for a token")));
+        }
+        // The special tokens the post-processor adds must leave room for one of the text's.
+        let added = inner.get_post_processor().map_or(0, |p| p.added_tokens(false));
+        if added >= max_len {
+            return Err(Error::Tokenizer(format!(
+                "{}: its post_processor adds {added} special tokens, which leaves no room for a token within max_seq_length {max_len}",
+                origin.display()
+            )));
         }
         inner
             .with_truncation(Some(TruncationParams {
@@ -58,7 +85,7 @@ impl TextTokenizer {
                 stride: 0,
                 direction: TruncationDirection::Right,
             }))
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", origin.display())))?;
         inner.with_padding(None);
         Ok(TextTokenizer { inner, json: Arc::from(bytes), max_len, lower_case, warned: AtomicBool::new(false) })
     }
@@ -104,10 +131,7 @@ impl TextTokenizer {
         } else {
             texts.to_vec()
         };
-        let encodings = self
-            .inner
-            .encode_batch(inputs, true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let encodings = guarded("tokenizing (tokenizer.json)", || self.inner.encode_batch(inputs, true))?;
         let mut out = Vec::with_capacity(encodings.len());
         for enc in encodings {
             if !enc.get_overflowing().is_empty() && !self.warned.swap(true, Ordering::Relaxed) {

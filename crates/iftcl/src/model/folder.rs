@@ -25,6 +25,8 @@ pub struct ModelFiles {
     pub tokenizer: Vec<u8>,
     /// `1_Pooling/config.json`, if any (mean pooling otherwise).
     pub pooling: Option<Vec<u8>>,
+    /// Where `pooling` was read from (the folder modules.json names), for error messages.
+    pub pooling_path: PathBuf,
     /// `max_seq_length` from `sentence_bert_config.json`, if any.
     pub max_seq_length: Option<usize>,
     /// Lower-case inputs before tokenising (`sentence_bert_config.json`'s `do_lower_case`).
@@ -68,6 +70,10 @@ impl FolderExtras {
             if !ok {
                 return Err(bad("prompts", "must be an object mapping prompt names to strings".into()));
             }
+        }
+        let default = extras.st_config.as_ref().and_then(|c| c.get("default_prompt_name"));
+        if default.is_some_and(|v| !v.is_string() && !v.is_null()) {
+            return Err(bad("default_prompt_name", "must be a prompt's name or null".into()));
         }
         if let Some(name) = extras.default_prompt_name() {
             if extras.prompt(name).is_none() {
@@ -193,12 +199,12 @@ impl ModelFiles {
             Some(bytes) => parse_json::<Vec<StModule>>(bytes, &modules_path)?.into_iter().find(|m| m.kind.ends_with("Pooling")),
             None => None,
         };
-        let pooling = match named {
+        let (pooling, pooling_path) = match named {
             Some(m) => {
-                let path = dir.join(&m.path).join("config.json");
-                Some(read(&require_named(path, &m.path)?)?)
+                let path = require_named(dir.join(&m.path).join("config.json"), &m.path)?;
+                (Some(read(&path)?), path)
             }
-            None => read_if_file(&dir.join("1_Pooling/config.json"))?,
+            None => (read_if_file(&dir.join("1_Pooling/config.json"))?, dir.join("1_Pooling/config.json")),
         };
         let raw = RawModelFiles {
             config,
@@ -213,7 +219,7 @@ impl ModelFiles {
                 .filter_map(|name| read_if_file(&dir.join(name)).transpose().map(|bytes| bytes.map(|b| (name.to_string(), b))))
                 .collect::<Result<_>>()?,
         };
-        Self::from_raw(raw, dir)
+        Ok(ModelFiles { pooling_path, ..Self::from_raw(raw, dir)? })
     }
 
     /// Checks and reads the sentence-transformers files of `raw`; `origin` names the folder in
@@ -237,6 +243,7 @@ impl ModelFiles {
             weights: raw.weights,
             tokenizer: raw.tokenizer,
             pooling: raw.pooling,
+            pooling_path: origin.join("1_Pooling/config.json"),
             max_seq_length,
             lower_case,
             normalize,

@@ -35,6 +35,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::hf_config::{BertConfig, Family};
 
 /// Visitor of the encoder's parameters by Hugging Face name.
 pub(crate) trait ParamIo {
@@ -73,6 +74,12 @@ impl WeightSource {
             if IGNORED.iter().any(|p| key.starts_with(p)) || key.ends_with("position_ids") {
                 continue;
             }
+            if tensors.contains_key(&key) {
+                return Err(Error::CorruptWeights {
+                    path: path.to_path_buf(),
+                    message: format!("tensor `{name}` is stored twice, with and without a prefix ({})", PREFIXES.join(" ")),
+                });
+            }
             let values = to_f32(view.dtype(), view.data()).ok_or_else(|| Error::UnsupportedDtype {
                 path: path.to_path_buf(),
                 name: name.clone(),
@@ -85,6 +92,43 @@ impl WeightSource {
             tensors.insert(key, (view.shape().to_vec(), values));
         }
         Ok(WeightSource { path: path.to_path_buf(), tensors, device: device.clone() })
+    }
+
+    /// Refuses a `config.json` (at `config_path`) whose shapes need more values than the file
+    /// holds, before a model of that shape is built: each tensor's shape is compared on load, but
+    /// a hostile `num_hidden_layers` would allocate its layers first.
+    pub(crate) fn check_fits(&self, config: &BertConfig, config_path: &Path) -> Result<()> {
+        let held: u128 = self.tensors.values().map(|(_, v)| v.len() as u128).sum();
+        let n = |v: usize| v as u128;
+        let (h, i) = (n(config.hidden_size), n(config.intermediate_size));
+        let layer = (4 * h).saturating_mul(h).saturating_add(h.saturating_mul(i).saturating_mul(2)).saturating_add(i).saturating_add(9 * h);
+        let mpnet = config.family() == Family::MpNet;
+        let (types, buckets) = if mpnet { (0, n(config.relative_attention_num_buckets)) } else { (n(config.type_vocab_size), 0) };
+        // (field, its value, the weights it costs).
+        let parts = [
+            ("hidden_size", h, 2 * h),
+            ("intermediate_size", i, 0),
+            ("vocab_size", n(config.vocab_size), n(config.vocab_size).saturating_mul(h)),
+            ("max_position_embeddings", n(config.max_position_embeddings), n(config.max_position_embeddings).saturating_mul(h)),
+            ("type_vocab_size", types, types.saturating_mul(h)),
+            ("num_hidden_layers", n(config.num_hidden_layers), n(config.num_hidden_layers).saturating_mul(layer)),
+            ("relative_attention_num_buckets", buckets, buckets.saturating_mul(n(config.num_attention_heads))),
+        ];
+        let needed = parts.iter().fold(0u128, |sum, p| sum.saturating_add(p.2));
+        if needed <= held {
+            return Ok(());
+        }
+        // A field larger than the whole file is at fault, else the one that costs most.
+        let at_fault = parts.iter().find(|p| p.1 > held).or_else(|| parts.iter().max_by_key(|p| p.2));
+        let field = at_fault.map_or("hidden_size", |p| p.0);
+        Err(Error::Config {
+            path: config_path.to_path_buf(),
+            field: field.into(),
+            message: format!(
+                "the shapes it implies need {needed} weights but {} holds {held}; the config does not belong to these weights",
+                self.path.display()
+            ),
+        })
     }
 
     fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
