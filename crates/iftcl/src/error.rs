@@ -48,7 +48,7 @@ pub enum Error {
         message: String,
     },
     /// A model could not be fetched from the Hugging Face Hub (`--model org/name`).
-    #[error("Hugging Face Hub model {repo}{}: {message} (and there is no folder named {repo} here)", file.as_ref().map(|f| format!(", file {f}")).unwrap_or_default())]
+    #[error("Hugging Face Hub model {repo}{}: {message} (and there is no folder named {repo} here; scripts/fetch-model.sh fetches the default model)", file.as_ref().map(|f| format!(", file {f}")).unwrap_or_default())]
     Hub {
         /// The repo id.
         repo: String,
