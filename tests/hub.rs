@@ -41,7 +41,8 @@ fn hub(t: &TempDir) -> Server {
 fn command(args: &[&str], home: &Path, endpoint: &str, extra: &[(&str, &str)]) -> Command {
     let mut c = Command::new(iftcl_bin());
     c.args(args).env("HF_HOME", home).env("HF_ENDPOINT", endpoint);
-    for v in ["HF_TOKEN", "HF_HUB_OFFLINE", "IFTCL_MODEL"] {
+    // A proxy from the environment would stand between the client and 127.0.0.1.
+    for v in ["HF_TOKEN", "HF_HUB_OFFLINE", "IFTCL_MODEL", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
         c.env_remove(v);
     }
     for (k, v) in extra {
