@@ -26,10 +26,12 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! dpkg -s libvulkan1 >
 fi
 
 ./scripts/fetch-model.sh
-# The whole workspace's feature set (`--workspace`), as scripts/test.sh builds it: with
-# `-p iftcl-cli` alone Cargo unifies fewer features (futures-util's `std` comes from the wasm
-# crate), and the tests would then rebuild burn, CubeCL and wgpu a second time.
-cargo build --release --workspace --bins
+# Exactly scripts/test.sh's build (the whole workspace, every target), so that whichever of the
+# two runs first, the other compiles nothing: with `-p iftcl-cli` Cargo unifies fewer features
+# (futures-util's `std` comes from the wasm crate) and burn, CubeCL and wgpu would be compiled
+# twice; with `--bins` the test-only crates (proptest, the wasm crate's native build) would be
+# left for test.sh. Measured: the test targets add about 1m40s to a 26-minute build.
+cargo build --release --workspace --all-targets
 iftcl="$CARGO_TARGET_DIR/release/iftcl"
 model=models/all-MiniLM-L6-v2
 mkdir -p "$out"
