@@ -16,13 +16,27 @@ fi
 ./scripts/fetch-model.sh
 export IFTCL_MODEL="$(pwd)/models/all-MiniLM-L6-v2"
 
+# The Tauri example's page, which its build embeds, and the plugin's TypeScript bindings
+# (type-checked on the way).
+./scripts/build-tauri-ui.sh
 cargo build --release --workspace --all-targets
 # Tests share two cores; the model-heavy ones run one at a time to keep memory and timing sane.
 cargo test --release --workspace -- --test-threads=1
 # The API reference (`cargo doc`, README "From Rust") builds without a warning.
 RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
+# The library example for Rust apps (load, embed, similarity, index, a few fine-tune steps, save).
+"$CARGO_TARGET_DIR/release/examples/quickstart" --device cpu "$IFTCL_MODEL" "$(mktemp -d)/tuned"
 
 # The browser side: the wasm bundle (web/pkg), then its tests: the API under Node, the demo
 # page in headless Chromium (web/tests/; screenshots in web/test-results/).
 ./scripts/build-wasm.sh
 (cd web && npm ci --no-audit --no-fund --silent && npm test)
+
+# The Tauri example app end to end in a real WebKitGTK window, under Xvfb, driven through
+# tauri-driver (installed here when missing) and WebKitWebDriver (Debian's webkit2gtk-driver).
+tauri_driver_version=2.1.0
+if [ "$("$HOME/.cargo/bin/tauri-driver" --version 2>/dev/null | awk '{print $2}')" != "$tauri_driver_version" ]; then
+  echo "installing tauri-driver $tauri_driver_version"
+  cargo install --quiet --locked tauri-driver --version "$tauri_driver_version"
+fi
+(cd examples/tauri-notes && npm test)

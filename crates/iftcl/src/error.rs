@@ -171,6 +171,9 @@ pub enum Error {
     /// A tensor computation failed on the device.
     #[error("device execution failed: {0}")]
     Execution(String),
+    /// The caller cancelled the work (what was kept is said).
+    #[error("cancelled {0}")]
+    Cancelled(String),
     /// A caller passed an argument this library rejects.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -8,6 +8,7 @@
 //! - [`device`]: `auto | cpu | gpu | gpu:N` selection and the adapter listing.
 //! - [`train`]: the IFTCL trainer ([`train::train`]) and in-memory fine-tuning
 //!   ([`train::FineTuner`]).
+//! - [`index`]: a semantic index (documents, embeddings, top-k search) saved atomically.
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
@@ -37,6 +38,7 @@ pub mod hash;
 pub mod hf_config;
 #[cfg(not(target_family = "wasm"))]
 pub mod hub;
+pub mod index;
 mod json;
 pub mod model;
 mod random_encoder;

@@ -4,7 +4,8 @@
 //!   order), [`augment`] (fraternal twins).
 //! - The loss: [`objective`] (which terms; plain ops or the [`fused`] kernels), [`info_nce`],
 //!   [`twins_loss`], and [`hippocampus`] (the queue of earlier embeddings as negatives).
-//! - The step: [`fine_tuner`] ([`FineTuner`]: views, forward, loss, backward, optimizer, queue).
+//! - The step: [`fine_tuner`] ([`FineTuner`]: views, forward, loss, backward, optimizer, queue);
+//!   [`tune()`] runs a few of them on sentences in memory, for apps (progress, cancellation).
 //! - The run: [`trainer`] ([`train()`]: set-up and the loop), [`out_dir`] (the output folder,
 //!   owned by one run: [`run_lock`]), [`checkpoint`] (its files), [`checkpointer`] (written only
 //!   from a sound model), [`resume_check`] (what a resume must agree with), [`metrics`] and
@@ -29,6 +30,7 @@ pub(crate) mod reference;
 pub mod resume_check;
 pub mod run_lock;
 pub mod trainer;
+pub mod tune;
 pub mod twins_loss;
 
 pub use config::TrainConfig;
@@ -36,4 +38,5 @@ pub use fine_tuner::{FineTuner, StepLosses, StepOutcome};
 pub use metrics::{EvalMetrics, Quiet, StepMetrics, TrainObserver, TrainSummary};
 pub use objective::{LossKind, Objective};
 pub use trainer::train;
+pub use tune::{TuneOptions, TuneProgress, Tuned, tune};
 pub use twins_loss::TwinsForm;
