@@ -35,8 +35,9 @@ RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
 # The Tauri example app end to end in a real WebKitGTK window, under Xvfb, driven through
 # tauri-driver (installed here when missing) and WebKitWebDriver (Debian's webkit2gtk-driver).
 tauri_driver_version=2.1.0
-if [ "$("$HOME/.cargo/bin/tauri-driver" --version 2>/dev/null | awk '{print $2}')" != "$tauri_driver_version" ]; then
+if ! cargo install --list | grep -qx "tauri-driver v$tauri_driver_version:"; then
   echo "installing tauri-driver $tauri_driver_version"
   cargo install --quiet --locked tauri-driver --version "$tauri_driver_version"
 fi
+export TAURI_DRIVER="${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver"
 (cd examples/tauri-notes && npm test)

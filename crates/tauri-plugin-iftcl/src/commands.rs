@@ -51,13 +51,13 @@ pub(crate) async fn embed<R: Runtime>(app: AppHandle<R>, texts: Vec<String>) -> 
 
 /// Cosine similarity of `a` and `b`.
 #[tauri::command]
-pub(crate) async fn similarity<R: Runtime>(app: AppHandle<R>, a: String, b: String) -> Result<f32> {
+pub(crate) async fn similarity<R: Runtime>(app: AppHandle<R>, a: String, b: String) -> Result<f64> {
     blocking(&app, move |e| e.similarity(&a, &b)).await
 }
 
 /// Cosine similarity of every pair of `texts`.
 #[tauri::command]
-pub(crate) async fn similarity_matrix<R: Runtime>(app: AppHandle<R>, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+pub(crate) async fn similarity_matrix<R: Runtime>(app: AppHandle<R>, texts: Vec<String>) -> Result<Vec<Vec<f64>>> {
     blocking(&app, move |e| e.similarity_matrix(&texts)).await
 }
 

@@ -153,13 +153,13 @@ impl Engine {
     }
 
     /// Cosine similarity of two texts.
-    pub fn similarity(&self, a: &str, b: &str) -> Result<f32> {
+    pub fn similarity(&self, a: &str, b: &str) -> Result<f64> {
         let v = self.model()?.encoder.embed(&[a, b])?;
         Ok(iftcl::eval::cosine(&v[0], &v[1]))
     }
 
     /// The matrix of cosine similarities of `texts` (row i, column j: text i with text j).
-    pub fn similarity_matrix(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    pub fn similarity_matrix(&self, texts: &[String]) -> Result<Vec<Vec<f64>>> {
         let refs = non_empty("similarityMatrix", texts)?;
         let v = self.model()?.encoder.embed(&refs)?;
         Ok(v.iter().map(|a| v.iter().map(|b| iftcl::eval::cosine(a, b)).collect()).collect())

@@ -179,14 +179,18 @@ fn bad_inputs_get_typed_errors() {
     assert!(msg.contains("no-such-model"), "{msg}");
     let corrupt = data.join("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();
-    for f in ["tokenizer.json", "model.safetensors", "modules.json"] {
+    for f in ["tokenizer.json", "model.safetensors"] {
         std::fs::copy(model_dir().join(f), corrupt.join(f)).unwrap();
     }
     std::fs::write(corrupt.join("config.json"), "{\"hidden_size\": \"wide\"}").unwrap();
     let (kind, msg) = t.err("load_model", json!({ "path": corrupt }));
     assert_eq!(kind, "model");
     assert!(msg.contains("config.json") && msg.contains("hidden_size"), "{msg}");
+    let (kind, msg) = t.err("load_model", json!({ "resource": "bundled-model-that-is-not-there" }));
+    assert_eq!(kind, "model");
+    assert!(msg.contains("bundled-model-that-is-not-there"), "a resource resolves to a path the message names: {msg}");
     assert_eq!(t.err("load_model", json!({})).0, "invalidInput");
+    assert_eq!(t.err("load_model", json!({ "path": model_dir(), "resource": "model" })).0, "invalidInput");
     assert_eq!(t.err("load_model", json!({ "path": model_dir(), "device": "gpu:x" })).0, "device");
     assert_eq!(t.ok("model_info", json!({})), Value::Null, "failed loads leave no model");
     t.load();
@@ -313,7 +317,7 @@ fn fine_tune_reports_progress_keeps_weights_when_cancelled_and_saves() {
     let cpu = iftcl::device::select(iftcl::DeviceSpec::Cpu).unwrap();
     let reloaded = iftcl::SentenceEncoder::load(&out_dir, &cpu.device).unwrap();
     let v = reloaded.embed(&[g["sentences"][0].as_str().unwrap(), g["sentences"][1].as_str().unwrap()]).unwrap();
-    let s2 = f64::from(iftcl::eval::cosine(&v[0], &v[1]));
+    let s2 = iftcl::eval::cosine(&v[0], &v[1]);
     assert!((s2 - s1).abs() < 1e-6, "saved model {s2}, plugin {s1}");
     assert_eq!(t.err("save_model", json!({ "path": out_dir })).0, "invalidInput", "no overwrite without asking");
     t.ok("save_model", json!({ "path": out_dir, "overwrite": true }));
