@@ -41,12 +41,27 @@ async function embedInChunks(texts, signal) {
   return rows;
 }
 
+/** A model file's bytes; the errors read as the module's own fetch's (js_input.rs). */
+async function fetchBytes(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new Error(`fetching ${url}: ${e.message}`);
+  }
+  if (!response.ok) throw new Error(`fetching ${url}: HTTP status ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 const ops = {
   async load([files, options]) {
     requireSimd();
     if (encoder) throw new Error("Encoder.load: this worker already holds an encoder");
-    await init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
-    encoder = await Encoder.load(files, { device: options.device });
+    // The model files download while the module compiles (given URLs, the module would fetch
+    // them one after the other, once it is running). Bytes and bad values go through as given.
+    const download = Promise.all(Object.entries(files).map(async ([key, v]) => [key, typeof v === "string" ? await fetchBytes(v) : v]));
+    const [, fetched] = await Promise.all([init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined), download]);
+    encoder = await Encoder.load(Object.fromEntries(fetched), { device: options.device });
     return { device: encoder.device, dim: encoder.dim };
   },
   embed: ([texts], signal) => embedInChunks(texts, signal),
