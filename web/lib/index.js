@@ -50,8 +50,13 @@ class Channel {
     if (signal?.aborted) return Promise.reject(abortError(`${op}: cancelled before it started`));
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject, onProgress });
-      signal?.addEventListener("abort", () => this.worker?.postMessage({ op: "cancel", args: [id] }), { once: true });
+      const cancel = () => this.worker?.postMessage({ op: "cancel", args: [id] });
+      signal?.addEventListener("abort", cancel, { once: true });
+      const settled = (f) => (v) => {
+        signal?.removeEventListener("abort", cancel);
+        f(v);
+      };
+      this.calls.set(id, { resolve: settled(resolve), reject: settled(reject), onProgress });
       try {
         this.worker.postMessage({ id, op, args });
       } catch (e) {
