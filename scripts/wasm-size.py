@@ -41,6 +41,11 @@ print("sections (MB):", [(s, round(z/1e6, 2)) for s, z in sections if z > 200000
 agg = collections.Counter()
 for idx, l in code:
     n = names.get(idx, '?')
+    # Rust's legacy mangling (Cargo's output): _ZN<len><crate>..., or _ZN<len>_$LT$<crate>...
+    # for a trait impl; demangled names (wasm-bindgen's): crate::... or <crate::...
+    mangled = re.match(r'_ZN([0-9]+)(.*)', n)
+    if mangled:
+        n = re.sub(r'^_\$LT\$', '', mangled.group(2)[:int(mangled.group(1))])
     n = re.sub(r'^<', '', n)
     m = re.match(r'([a-zA-Z_][a-zA-Z0-9_]*)', n)
     agg[m.group(1) if m else '?'] += l

@@ -1,13 +1,15 @@
 // The demo page: loads the model from files served beside it (model/), then similarity,
-// heatmap + nearest neighbours, and a small IFTCL fine-tune, all in this tab.
-// ?device=auto|webgpu|cpu picks the device (auto: WebGPU when offered, else the CPU).
-import init, { Encoder } from "./pkg/iftcl_wasm.js";
+// heatmap + nearest neighbours, and a small IFTCL fine-tune (with a Cancel button). The encoder
+// runs in a Web Worker (pkg/index.js), so the page keeps repainting while it works.
+// ?device=auto|webgpu|cpu picks the device (auto: WebGPU when offered, else the CPU);
+// ?thread=page runs the module on this page's thread instead (pkg/inline.js), for comparison.
+import { Encoder } from "./pkg/index.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const base = params.get("model") || "model/";
 // What the end-to-end test reads.
-const demo = (window.iftclDemo = { ready: false, error: null, device: null, loadMs: null, firstEmbedMs: null, pair: null, steps: 0, losses: [] });
+const demo = (window.iftclDemo = { ready: false, error: null, device: null, loadMs: null, firstEmbedMs: null, pair: null, steps: 0, losses: [], cancelled: null });
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -67,18 +69,32 @@ async function fineTune(encoder) {
   const log = $("ft-log");
   log.textContent = "";
   const t0 = performance.now();
-  const losses = await encoder.fineTune(sentences, {
-    steps,
-    batchSize,
-    lr: 1e-5,
-    onProgress: (p) => {
-      $("ft-progress").value = p.step;
-      $("ft-count").textContent = `${p.step} / ${p.steps}`;
-      log.textContent += `step ${p.step}: loss ${p.loss.toFixed(5)} (InfoNCE ${p.nce.toFixed(5)}, Twins ${p.twins.toFixed(6)})\n`;
-      demo.steps = p.step;
-      demo.losses.push(p.loss);
-    },
-  });
+  const controller = new AbortController();
+  $("ft-cancel").onclick = () => controller.abort();
+  $("ft-cancel").disabled = false;
+  let losses;
+  try {
+    losses = await encoder.fineTune(sentences, {
+      steps,
+      batchSize,
+      lr: 1e-5,
+      signal: controller.signal,
+      onProgress: (p) => {
+        $("ft-progress").value = p.step;
+        $("ft-count").textContent = `${p.step} / ${p.steps}`;
+        log.textContent += `step ${p.step}: loss ${p.loss.toFixed(5)} (InfoNCE ${p.nce.toFixed(5)}, Twins ${p.twins.toFixed(6)})\n`;
+        demo.steps = p.step;
+        demo.losses.push(p.loss);
+      },
+    });
+  } catch (e) {
+    if (e.name !== "AbortError") throw e;
+    demo.cancelled = e.message;
+    log.textContent += `${e.message}\n`;
+    return;
+  } finally {
+    $("ft-cancel").disabled = true;
+  }
   const seconds = (performance.now() - t0) / 1000;
   const after = await comparePair(encoder);
   log.textContent += `${losses.length} steps in ${seconds.toFixed(1)} s (${(losses.length / seconds).toFixed(2)} steps/s); pair similarity ${before.toFixed(4)} → ${after.toFixed(4)}\n`;
@@ -95,10 +111,18 @@ async function exportWeights(encoder) {
   a.click();
 }
 
+/** The encoder class: in a worker (default), or the module's own on this thread. */
+async function encoderClass() {
+  if (params.get("thread") !== "page") return Encoder;
+  const { default: init, Encoder: InPage } = await import("./pkg/inline.js");
+  await init();
+  return InPage;
+}
+
 async function main() {
   const t0 = performance.now();
-  await init();
-  const encoder = await Encoder.load(
+  const Loaded = await encoderClass();
+  const encoder = await Loaded.load(
     {
       config: base + "config.json",
       weights: base + "model.safetensors",
@@ -111,7 +135,8 @@ async function main() {
   );
   demo.loadMs = performance.now() - t0;
   await encoder.embed(["warm-up"]);
-  demo.firstEmbedMs = performance.now() - t0;
+  // From the start of navigation: page, module and model downloads, init, one sentence.
+  demo.firstEmbedMs = performance.now();
   demo.device = encoder.device;
   setStatus(`Ready on ${encoder.device}: model loaded in ${(demo.loadMs / 1000).toFixed(1)} s, first embedding after ${(demo.firstEmbedMs / 1000).toFixed(1)} s.`);
   const guard = (f) => async () => {

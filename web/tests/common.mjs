@@ -57,6 +57,18 @@ export function safetensors(bytes) {
   return out;
 }
 
+/// The first `n` sentences of STS-B dev (both sides of each pair): the speed figures' input.
+export function stsbDev(n) {
+  const text = readFileSync(path.join(dataDir, "sts/STSBenchmark/sts-dev.csv"), "utf8");
+  const out = [];
+  for (const line of text.split("\n")) {
+    const cols = line.split("\t");
+    if (cols.length >= 7) out.push(cols[5], cols[6]);
+    if (out.length >= n) break;
+  }
+  return out.slice(0, n);
+}
+
 /// The model folder's files as bytes, keyed as Encoder.load takes them.
 export function modelFiles(dir = modelDir) {
   const read = (f) => readFileSync(path.join(dir, f));
@@ -80,13 +92,17 @@ export function iftclBin() {
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm", ".ts": "text/plain" };
 
-/// Serves web/ as the site and the model folder under /model/ on 127.0.0.1 (a free port).
-/// Resolves to { server, port }; close it with server.close().
-export async function serveDemo() {
+/// Serves web/ as the site and the model folder under /model/ on 127.0.0.1 (a free port);
+/// `pkg` (default web/pkg) under /pkg/, `site` (default web/) for everything else.
+/// Resolves to { server, port, requests } (requests: each path asked for, in order); close it
+/// with server.close().
+export async function serveDemo({ pkg = path.join(web, "pkg"), site = web } = {}) {
+  const requests = [];
   const server = createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = url.startsWith("/model/") ? path.join(modelDir, url.slice(7)) : path.join(web, url === "/" ? "index.html" : url);
-    const inside = file.startsWith(web) || file.startsWith(modelDir);
+    requests.push(url);
+    const file = url.startsWith("/model/") ? path.join(modelDir, url.slice(7)) : url.startsWith("/pkg/") ? path.join(pkg, url.slice(5)) : path.join(site, url === "/" ? "index.html" : url);
+    const inside = [site, pkg, modelDir].some((dir) => file.startsWith(dir + path.sep));
     if (!inside || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end("not found");
       return;
@@ -95,5 +111,5 @@ export async function serveDemo() {
     createReadStream(file).pipe(res);
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  return { server, port: server.address().port };
+  return { server, port: server.address().port, requests };
 }

@@ -30,6 +30,7 @@ use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+mod cancel;
 mod ctors;
 mod device;
 mod js_input;
@@ -181,8 +182,11 @@ impl Encoder {
     /// `options` = { steps (default 10), batchSize (default 8, at most the sentences), lr
     /// (default 1e-5), seed (default 42), fusedLoss ("auto": the fused WGSL loss kernels on
     /// WebGPU, the plain tensor-op loss on the CPU; "on"; "off"), onProgress({ step, steps,
-    /// loss, nce, twins }) }.
-    /// Resolves to the per-step losses. The encoder embeds with the tuned weights afterwards.
+    /// loss, nce, twins }), signal (an AbortSignal: read between steps, after the event loop has
+    /// had a turn) }.
+    /// Resolves to the per-step losses. Once `signal` aborts, the call stops after the step that
+    /// is running and rejects with an `AbortError`; the encoder keeps the steps done (a later
+    /// call continues from them). The encoder embeds with the tuned weights afterwards.
     /// Calling again continues (optimizer and queue kept): `steps`, `batchSize` and `lr` may
     /// change, `seed` and `fusedLoss` are fixed by the first call (passing another value throws;
     /// `resetFineTune()` starts afresh from the current weights). A non-finite loss or weight
@@ -210,6 +214,7 @@ impl Encoder {
             let fused_loss = fused_given.unwrap_or(FusedLoss::Auto);
             let (steps, batch) = (steps as usize, (batch as usize).min(sentences.len()));
             let on_progress = option::<Function>(&options, "onProgress")?;
+            let signal = cancel::signal_of(&options)?;
             {
                 let mut s = state.borrow_mut();
                 // A later call continues with the first call's settings (optimizer and queue kept).
@@ -233,7 +238,16 @@ impl Encoder {
                 }
             }
             let losses = Array::new();
+            let mut done = 0;
             for k in 0..steps {
+                if let Some(signal) = &signal {
+                    if k > 0 {
+                        cancel::next_turn().await?;
+                    }
+                    if cancel::aborted(signal) {
+                        break;
+                    }
+                }
                 let out = {
                     let mut s = state.borrow_mut();
                     let tuner = s.tuner.as_mut().expect("created above");
@@ -260,16 +274,20 @@ impl Encoder {
                     Reflect::set(&p, &"twins".into(), &JsValue::from_f64(twins))?;
                     f.call1(&JsValue::NULL, &p).map_err(|e| js_debug("onProgress", e))?;
                 }
+                done = k + 1;
             }
             // A device with broken gradients can leave NaN weights behind a finite loss.
             let check = state.borrow().tuner.as_ref().expect("created above").weights_abs_sum();
             let sum = read_scalar(check).await?;
             if !sum.is_finite() {
-                return Err(abandon(&state, format!("the weights became {sum} after {steps} steps")));
+                return Err(abandon(&state, format!("the weights became {sum} after {done} steps")));
             }
             let mut s = state.borrow_mut();
             let tuned = s.tuner.as_ref().expect("created above").encoder();
             s.encoder = tuned;
+            if done < steps {
+                return Err(cancel::abort_error(&format!("fineTune: cancelled after {done} of {steps} steps; the encoder keeps the weights of those steps, and a later call continues from them")));
+            }
             Ok(losses.into())
         })
     }

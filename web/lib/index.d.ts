@@ -1,0 +1,55 @@
+// Types of index.js: the encoder in a Web Worker.
+
+/** Model files: bytes, or URLs (resolved against the page). */
+export interface ModelFiles {
+  config: Uint8Array | ArrayBuffer | string | URL;
+  weights: Uint8Array | ArrayBuffer | string | URL;
+  tokenizer: Uint8Array | ArrayBuffer | string | URL;
+  pooling?: Uint8Array | ArrayBuffer | string | URL;
+  modules?: Uint8Array | ArrayBuffer | string | URL;
+  sentenceBertConfig?: Uint8Array | ArrayBuffer | string | URL;
+  sentenceTransformersConfig?: Uint8Array | ArrayBuffer | string | URL;
+}
+
+export interface LoadOptions {
+  /** "auto" (default): WebGPU when the worker is offered an adapter, else the CPU. */
+  device?: "auto" | "webgpu" | "cpu";
+  /** Where iftcl_wasm_bg.wasm is served (default: beside the package's files). */
+  wasmUrl?: string | URL;
+  /** Where the package's worker.js is served (default: beside index.js). */
+  workerUrl?: string | URL;
+}
+
+export interface Progress { step: number; steps: number; loss: number; nce: number; twins: number }
+
+export interface FineTuneOptions {
+  steps?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  fusedLoss?: "auto" | "on" | "off";
+  onProgress?: (p: Progress) => void;
+  /** Cancels after the running step: the call rejects with an AbortError, the steps done stay. */
+  signal?: AbortSignal;
+}
+
+export interface DeviceCheck { name: string; relErr: number; finite: boolean; passed: boolean }
+
+/** Whether this engine runs WebAssembly SIMD, which the bundle needs. */
+export function simdSupported(): boolean;
+
+export class Encoder {
+  static load(files: ModelFiles, options?: LoadOptions): Promise<Encoder>;
+  readonly device: string;
+  readonly dim: number;
+  /** `signal` cancels between chunks of 64 sentences (AbortError). */
+  embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]>;
+  similarity(a: string, b: string): Promise<number>;
+  matrix(texts: string[]): Promise<Float32Array[]>;
+  fineTune(sentences: string[], options?: FineTuneOptions): Promise<number[]>;
+  resetFineTune(): Promise<void>;
+  checkDevice(): Promise<DeviceCheck[]>;
+  exportWeights(): Promise<Uint8Array>;
+  /** Stops the worker at once; calls in flight reject with an AbortError. */
+  terminate(): void;
+}

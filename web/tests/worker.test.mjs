@@ -1,0 +1,96 @@
+// The demo page's encoder in a Web Worker, in headless Chromium on the CPU path (--disable-gpu):
+// - the page keeps painting while 1,000 STS-B dev sentences embed in the worker, and for
+//   comparison does not while they embed on the page's own thread (?thread=page);
+// - a running embed and a running fineTune cancel (AbortSignal), and the encoder goes on;
+// - a browser without wasm SIMD gets a message, not a blank page;
+// - the figures: time to first embedding, sentences/s (batches of 64), the longest task on the
+//   page's thread, the bundle's size (web/tools/before-figures.mjs measures an earlier build).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { web, golden, serveDemo, stsbDev } from "./common.mjs";
+import { bundleFigures, figures, openDemo } from "./responsive.mjs";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const FLAGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-gpu"];
+const SENTENCES = stsbDev(1000);
+let browser;
+let site;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (or set CHROMIUM)`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  site = await serveDemo();
+});
+
+after(async () => {
+  await browser?.close();
+  site?.server.close();
+});
+
+test("the page keeps painting while 1,000 sentences embed in the worker", { timeout: 600_000 }, async () => {
+  console.log(`bundle web/pkg/iftcl_wasm_bg.wasm: ${JSON.stringify(bundleFigures(path.join(web, "pkg")))}`);
+  const worker = await figures(browser, "this build, encoder in a worker", site.port, "device=cpu", SENTENCES);
+  const inPage = await figures(browser, "this build, encoder on the page's thread", site.port, "device=cpu&thread=page", SENTENCES);
+  // Not a timing: a thread that runs the encoder paints once the call is over, a free one
+  // every frame (about 60 a second). The second line shows the probe sees a blocked thread.
+  assert.ok(worker.frames_painted >= 10, `only ${worker.frames_painted} frames painted in ${worker.embed_s} s while the worker embedded`);
+  assert.ok(inPage.frames_painted < worker.frames_painted, `the frame probe saw ${inPage.frames_painted} frames with the encoder on the page's thread, ${worker.frames_painted} with it in a worker`);
+});
+
+test("embed and fineTune cancel, and the encoder goes on", { timeout: 600_000 }, async () => {
+  const { page } = await openDemo(browser, site.port, "device=cpu");
+  const embed = await page.evaluate(async (texts) => {
+    const controller = new AbortController();
+    const running = window.iftclEncoder.embed(texts, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 300);
+    try {
+      await running;
+      return "finished";
+    } catch (e) {
+      return `${e.name}: ${e.message}`;
+    }
+  }, SENTENCES);
+  assert.match(embed, /^AbortError: embed: cancelled after [0-9]+ of 1000 sentences$/);
+  const after = await page.evaluate(([a, b]) => window.iftclEncoder.similarity(a, b), golden.sentences);
+  assert.ok(Math.abs(after - golden.cosine_0_1) < 1e-3, `similarity after a cancelled embed: ${after}`);
+
+  // The demo's Cancel button, during a 50-step fine-tune.
+  await page.fill("#ft-steps", "50");
+  await page.click("#ft-run");
+  await page.waitForFunction(() => window.iftclDemo.steps >= 1 || window.iftclDemo.error);
+  await page.click("#ft-cancel");
+  await page.waitForFunction(() => window.iftclDemo.cancelled || window.iftclDemo.error);
+  const state = await page.evaluate(() => ({ ...window.iftclDemo }));
+  assert.equal(state.error, null);
+  const done = Number(/cancelled after ([0-9]+) of 50 steps/.exec(state.cancelled)?.[1]);
+  assert.ok(done >= 1 && done < 50, state.cancelled);
+  assert.equal(state.losses.length, done, "one progress report per step done");
+  assert.equal(await page.textContent("#ft-cancel[disabled]"), "Cancel");
+  // The tuner kept its steps: the next call continues.
+  const more = await page.evaluate((s) => window.iftclEncoder.fineTune(s, { steps: 1, batchSize: 4 }), golden.sentences.slice(0, 8));
+  assert.equal(more.length, 1);
+  // terminate() ends the worker; a later call says so.
+  const gone = await page.evaluate(async () => {
+    window.iftclEncoder.terminate();
+    return window.iftclEncoder.embed(["x"]).then(() => "ran", (e) => e.message);
+  });
+  assert.match(gone, /the encoder was terminated/);
+  await page.close();
+});
+
+test("a browser without wasm SIMD gets a message, not a blank page", { timeout: 120_000 }, async () => {
+  // V8 has no switch to turn SIMD off any more, so the page gets an engine that answers
+  // WebAssembly.validate as one without SIMD does for the module's SIMD probe.
+  const page = await (await browser.newContext()).newPage();
+  await page.addInitScript(() => {
+    WebAssembly.validate = () => false;
+  });
+  await page.goto(`http://127.0.0.1:${site.port}/?device=cpu`);
+  await page.waitForFunction(() => window.iftclDemo.error);
+  const status = await page.textContent("#status");
+  assert.match(status, /^Could not start: iftcl needs WebAssembly SIMD \(simd128\), which this browser does not support/);
+  await page.close();
+});
