@@ -26,12 +26,13 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! dpkg -s libvulkan1 >
 fi
 
 ./scripts/fetch-model.sh
-# Exactly scripts/test.sh's build (the whole workspace, every target), so that whichever of the
-# two runs first, the other compiles nothing: with `-p iftcl-cli` Cargo unifies fewer features
-# (futures-util's `std` comes from the wasm crate) and burn, CubeCL and wgpu would be compiled
-# twice; with `--bins` the test-only crates (proptest, the wasm crate's native build) would be
-# left for test.sh. Measured: the test targets add about 1m40s to a 26-minute build.
-cargo build --release --workspace --all-targets
+# scripts/test.sh's build (the whole workspace, every target) less the Tauri plugin and its
+# example app, which link GTK and WebKitGTK (libwebkit2gtk-4.1-dev) that a training machine
+# need not have. Those two crates turn on more features of shared dependencies (serde, uuid,
+# regex, ...), so test.sh after run.sh compiles burn, CubeCL and wgpu once more (about 26
+# minutes on 2 cores); `-p iftcl-cli` would differ from both (futures-util's `std` comes from
+# the wasm crate).
+cargo build --release --workspace --all-targets --exclude tauri-plugin-iftcl --exclude iftcl-notes
 iftcl="$CARGO_TARGET_DIR/release/iftcl"
 model=models/all-MiniLM-L6-v2
 mkdir -p "$out"
