@@ -121,7 +121,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     // A NaN anywhere fails here, with its index, instead of making a comparison false or true
     // by accident.
     iftcl::compare::max_abs_diff(a, b).unwrap_or_else(|e| panic!("cosine: {e}"));
-    iftcl::eval::cosine(a, b)
+    iftcl::cosine(a, b)
 }
 
 /// A small corpus cut from the shared one (first 400 sentences).
@@ -139,6 +139,27 @@ pub fn train_args<'a>(corpus: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a 
         "train", "--device", "cpu", "--corpus", corpus, "--out", out, "--batch-size", "4", "--max-len", "12",
         "--max-steps", steps, "--eval-every", "5", "--no-eval", "--quiet", "--seed", "7", "--queue-size", "16",
     ]
+}
+
+/// The settings of [`train_args`] as a TOML file (what `iftcl train --config` and the
+/// `iftcl-train-abort` helper read), with `out`, the default model and `steps` steps.
+pub fn train_toml(dir: &Path, corpus: &Path, out: &Path, steps: u64) -> PathBuf {
+    let toml = format!(
+        "model = {:?}\ncorpus = {:?}\nout = {:?}\ndevice = \"cpu\"\nbatch_size = 4\nmax_len = 12\nmax_steps = {steps}\n\
+         eval_every = 5\nseed = 7\nqueue_size = 16\n",
+        model_dir().to_str().unwrap(),
+        corpus.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let p = dir.join(format!("{}.toml", out.file_name().unwrap().to_str().unwrap()));
+    std::fs::write(&p, toml).unwrap();
+    p
+}
+
+/// The run of `config` (a [`train_toml`] file) ended abruptly right after step `at` is logged
+/// (tests/bin/train_abort.rs: `abort()`, nothing unwound or flushed).
+pub fn killed_run(config: &Path, at: u64) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iftcl-train-abort")).arg(at.to_string()).arg(config).env("RUST_LOG", "warn").output().unwrap()
 }
 
 /// A finished run of [`train_args`] (`steps` steps) in `t`: the corpus and the output folder.

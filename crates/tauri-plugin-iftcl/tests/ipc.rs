@@ -317,7 +317,7 @@ fn fine_tune_reports_progress_keeps_weights_when_cancelled_and_saves() {
     let cpu = iftcl::device::select(iftcl::DeviceSpec::Cpu).unwrap();
     let reloaded = iftcl::SentenceEncoder::load(&out_dir, &cpu.device).unwrap();
     let v = reloaded.embed(&[g["sentences"][0].as_str().unwrap(), g["sentences"][1].as_str().unwrap()]).unwrap();
-    let s2 = iftcl::eval::cosine(&v[0], &v[1]);
+    let s2 = iftcl::cosine(&v[0], &v[1]);
     assert!((s2 - s1).abs() < 1e-6, "saved model {s2}, plugin {s1}");
     assert_eq!(t.err("save_model", json!({ "path": out_dir })).0, "invalidInput", "no overwrite without asking");
     t.ok("save_model", json!({ "path": out_dir, "overwrite": true }));

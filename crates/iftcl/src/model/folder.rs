@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::BertModel;
 use super::weights::WeightSink;
-use crate::encoder::Head;
+use super::Head;
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, PoolingConfig, SentenceBertConfig, StModule, parse_json, write_json};
 use crate::tokenize::TextTokenizer;

@@ -5,7 +5,8 @@
 //!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
-//! - [`pooling`]: token states to one vector per sentence.
+//! - [`pooling`]: token states to one vector per sentence; [`head`]: pooling and
+//!   normalisation as a model folder configures them.
 //! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
 
 pub mod activation;
@@ -14,6 +15,7 @@ pub mod bert;
 pub mod dropout;
 pub mod folder;
 pub mod gelu;
+pub mod head;
 pub mod op_path;
 pub mod pooling;
 pub(crate) mod relative_position;
@@ -22,6 +24,7 @@ pub(crate) mod weights;
 
 pub use batch::{PaddedBatch, encode, encode_grouped, pad_batch};
 pub use bert::BertModel;
+pub use head::Head;
 pub use folder::{COMPANION_FILES, FolderContents, FolderExtras, ModelFiles, RawModelFiles};
 pub use op_path::OpPath;
 pub use pooling::{l2_normalize, pool};
