@@ -11,7 +11,7 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::hippocampus::QueueState;
+use super::hippocampus::{QueueState, UNKNOWN_KEY};
 use crate::error::{Error, Result};
 use crate::hf_config::{read_json, write_json};
 use crate::model::folder::FolderContents;
@@ -20,7 +20,8 @@ use crate::model::folder::FolderContents;
 pub const STATE_FILE: &str = "trainer_state.json";
 /// Optimizer state (burnpack).
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
-/// Queue values.
+/// Queue values (tensor `queue`, `[slots, width]` f32) and the sentence key of each slot
+/// (tensor `keys`, `[slots]` u64; absent from checkpoints written before keys were kept).
 pub const QUEUE_FILE: &str = "queue.safetensors";
 /// The resolved config.
 pub const CONFIG_FILE: &str = "train_config.toml";
@@ -70,12 +71,14 @@ impl Checkpoint<'_> {
         write_json(&tmp.join(STATE_FILE), self.state)?;
         let p = tmp.join(CONFIG_FILE);
         std::fs::write(&p, self.config.to_toml()).map_err(|e| Error::io("write", &p, e))?;
+        let failed = |e: safetensors::SafeTensorError| Error::Execution(format!("serialising the queue: {e}"));
+        let slots = self.queue.stamps.len();
         let bytes: Vec<u8> = self.queue.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let dim = if self.queue.stamps.is_empty() { 0 } else { self.queue.values.len() / self.queue.stamps.len() };
-        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![self.queue.stamps.len(), dim], &bytes)
-            .map_err(|e| Error::Execution(format!("serialising the queue: {e}")))?;
-        let data = safetensors::serialize(vec![("queue", view)], None)
-            .map_err(|e| Error::Execution(format!("serialising the queue: {e}")))?;
+        let dim = if slots == 0 { 0 } else { self.queue.values.len() / slots };
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![slots, dim], &bytes).map_err(failed)?;
+        let key_bytes: Vec<u8> = self.queue.keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+        let keys = safetensors::tensor::TensorView::new(safetensors::Dtype::U64, vec![self.queue.keys.len()], &key_bytes).map_err(failed)?;
+        let data = safetensors::serialize(vec![("queue", view), ("keys", keys)], None).map_err(failed)?;
         let p = tmp.join(QUEUE_FILE);
         std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))
     }
@@ -133,6 +136,50 @@ pub fn load_resume(dir: &Path) -> Result<Resumed> {
     let st = safetensors::SafeTensors::deserialize(&qbytes).map_err(corrupt)?;
     let view = st.tensor("queue").map_err(corrupt)?;
     let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    let queue = QueueState { values, stamps: state.queue_stamps.clone(), head: state.queue_head };
+    // A checkpoint written before keys were kept: its entries match no sentence, as before.
+    let keys = match st.tensor("keys") {
+        Ok(k) if k.dtype() == safetensors::Dtype::U64 => k.data().chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect(),
+        Ok(k) => return Err(Error::Checkpoint { path: qp.clone(), message: format!("its `keys` tensor is {:?}, not U64", k.dtype()) }),
+        Err(safetensors::SafeTensorError::TensorNotFound(_)) => vec![UNKNOWN_KEY; state.queue_stamps.len()],
+        Err(e) => return Err(corrupt(e)),
+    };
+    let queue = QueueState { values, stamps: state.queue_stamps.clone(), keys, head: state.queue_head };
     Ok(Resumed { state, queue, optimizer, config })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::{Scratch, tiny_encoder};
+
+    fn saved_checkpoint(dir: &Path, queue: &QueueState) {
+        let encoder = tiny_encoder();
+        let config = TrainConfig { queue_size: Some(queue.stamps.len()), ..TrainConfig::default() };
+        let optimizer = crate::train::FineTuner::new(&encoder, config.clone()).unwrap();
+        let state = TrainerState { step: 2, total_steps: 4, best_dev: None, queue_stamps: queue.stamps.clone(), queue_head: queue.head };
+        Checkpoint { model: encoder.folder_contents(), optimizer: Some(optimizer.optimizer()), state: &state, queue, config: &config }.save(dir).unwrap();
+    }
+
+    #[test]
+    fn queue_keys_round_trip_and_old_queue_files_load() {
+        let scratch = Scratch::new("checkpoint-keys");
+        let dir = scratch.0.join("last");
+        let queue = QueueState { values: vec![0.5; 3 * 2], stamps: vec![0, 1, -1], keys: vec![7, u64::MAX, UNKNOWN_KEY], head: 2 };
+        saved_checkpoint(&dir, &queue);
+        assert_eq!(load_resume(&dir).unwrap().queue, queue);
+
+        // A queue file as checkpoints wrote it before keys were kept: the values alone.
+        let bytes: Vec<u8> = queue.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3, 2], &bytes).unwrap();
+        std::fs::write(dir.join(QUEUE_FILE), safetensors::serialize(vec![("queue", view)], None).unwrap()).unwrap();
+        let old = load_resume(&dir).unwrap().queue;
+        assert_eq!(old, QueueState { keys: vec![UNKNOWN_KEY; 3], ..queue.clone() }, "no key matches any sentence");
+
+        // Keys of another type are a damaged file, named.
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3, 2], &bytes).unwrap();
+        let keys = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3], &bytes[..12]).unwrap();
+        std::fs::write(dir.join(QUEUE_FILE), safetensors::serialize(vec![("queue", view), ("keys", keys)], None).unwrap()).unwrap();
+        let e = load_resume(&dir).unwrap_err().to_string();
+        assert!(e.contains("queue.safetensors") && e.contains("not U64"), "{e}");
+    }
 }

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::augment::{AugmentConfig, augment};
 use super::config::TrainConfig;
-use super::hippocampus::{Hippocampus, QueueState};
+use super::hippocampus::{Hippocampus, QueueState, sentence_key};
 use super::objective::{LossParts, Objective};
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
@@ -155,19 +155,21 @@ impl FineTuner {
         seed_dropout(&self.device, mix(self.settings.seed ^ DROPOUT_SALT, step));
 
         // --- views + forward + loss -----------------------------------------------------------
-        let (parts, p, f, queue_used) = self.loss(texts, &mut rng, step)?;
+        let keys: Vec<u64> = texts.iter().map(|t| sentence_key(t)).collect();
+        let (parts, p, f, queue_used) = self.loss(texts, &keys, &mut rng, step)?;
 
         // --- backward + optimizer step --------------------------------------------------------
         let grads = GradientsParams::from_grads(parts.total.backward(), &self.model);
         self.model = self.optim.step(lr, self.model.clone(), grads);
 
         // --- queue update: this step's twins become negatives for the next steps ----------------
+        // (for batches without their sentences: each row keeps its sentence's key)
         if self.queue.capacity() > 0 {
-            let rows = match f {
-                Some(f) => Tensor::cat(vec![p, f], 0),
-                None => p,
+            let (rows, row_keys) = match f {
+                Some(f) => (Tensor::cat(vec![p, f], 0), [keys.as_slice(), keys.as_slice()].concat()),
+                None => (p, keys),
             };
-            self.queue.push(rows, step);
+            self.queue.push(rows, &row_keys, step);
         }
         self.step += 1;
         Ok(StepOutcome { total: parts.total.detach(), nce: parts.nce.detach(), twins: parts.twins.map(|t| t.detach()), queue_used })
@@ -175,9 +177,9 @@ impl FineTuner {
 
     /// Views, forward and loss of one step: the anchor and identical twin share tokens (two
     /// copies in one pass), the fraternal twin is an augmented copy; the queue's fresh entries
-    /// are extra negatives. Returns the loss, the identical and fraternal twins (for the queue)
-    /// and the queue entries used.
-    fn loss(&self, texts: &[String], rng: &mut ChaCha8Rng, step: u64) -> Result<(LossParts, Tensor<2>, Option<Tensor<2>>, usize)> {
+    /// are extra negatives, except those of the batch's own sentences (`keys`). Returns the loss,
+    /// the identical and fraternal twins (for the queue) and the queue entries used.
+    fn loss(&self, texts: &[String], keys: &[u64], rng: &mut ChaCha8Rng, step: u64) -> Result<(LossParts, Tensor<2>, Option<Tensor<2>>, usize)> {
         let n = texts.len();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let ids = self.tokenizer.encode_batch(&refs)?;
@@ -200,7 +202,7 @@ impl FineTuner {
         let p = emb.clone().slice([n..2 * n]);
         let f = self.objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));
         let ratio = Tensor::<1>::from_data(TensorData::new(ratios, [n]), &self.device);
-        let (parts, used) = self.objective.loss(a, p.clone(), f.clone(), ratio, &self.queue, step, self.settings.queue_max_age);
+        let (parts, used) = self.objective.loss(a, p.clone(), f.clone(), ratio, &self.queue, keys, step, self.settings.queue_max_age);
         Ok((parts, p, f, used))
     }
 
@@ -234,8 +236,54 @@ impl FineTuner {
         &self.optim
     }
 
-    /// The queue's entries and stamps (for checkpoints).
+    /// The queue's entries, stamps and sentence keys (for checkpoints).
     pub fn queue_state(&self) -> Result<QueueState> {
         self.queue.state()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::{sentences, tiny_encoder};
+    use crate::train::driver::{Batches, read_losses};
+
+    fn settings() -> TrainConfig {
+        TrainConfig { batch_size: 4, lr: 1e-3, seed: 5, max_len: 16, queue_size: Some(16), queue_max_age: 4, ..TrainConfig::default() }
+    }
+
+    /// Runs steps `from..to` of a cycle over `texts`, returning each step's loss and queue use.
+    fn run(tuner: &mut FineTuner, texts: &[String], from: u64, to: u64) -> Vec<(f64, usize)> {
+        let batches = Batches::Cycle { sentences: texts, batch: 4 };
+        (from..to)
+            .map(|s| {
+                let out = tuner.step(&batches.texts(s).unwrap(), 1e-3).unwrap();
+                (pollster::block_on(read_losses(&out)).unwrap().total, out.queue_used)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restored_tuner_continues_exactly_on_repeating_sentences() {
+        // Four sentences in batches of four: every queue entry is of a sentence of the batch,
+        // so none is a negative, and only the sentence keys say so.
+        let (encoder, texts) = (tiny_encoder(), sentences(4));
+        let mut full = FineTuner::new(&encoder, settings()).unwrap();
+        let reference = run(&mut full, &texts, 0, 6);
+        assert!(reference.iter().all(|&(l, used)| l.is_finite() && used == 0), "{reference:?}");
+
+        let mut first = FineTuner::new(&encoder, settings()).unwrap();
+        assert_eq!(run(&mut first, &texts, 0, 3), reference[..3]);
+        let (optimizer, queue) = (first.optimizer().into_bytes().unwrap(), first.queue_state().unwrap());
+        assert_eq!(queue.keys.iter().filter(|&&k| k != super::super::hippocampus::UNKNOWN_KEY).count(), 16, "the full ring holds keys");
+        let mut resumed = FineTuner::new(&first.encoder(), settings()).unwrap().restore(3, optimizer.clone(), &queue).unwrap();
+        assert_eq!(run(&mut resumed, &texts, 3, 6), reference[3..], "restored with its keys: the same losses");
+
+        // Without the keys (a checkpoint written before they were kept) the same entries count
+        // as negatives of their own sentences, and the run is another one.
+        let unkeyed = QueueState { keys: vec![super::super::hippocampus::UNKNOWN_KEY; queue.keys.len()], ..queue };
+        let mut other = FineTuner::new(&first.encoder(), settings()).unwrap().restore(3, optimizer, &unkeyed).unwrap();
+        let steps = run(&mut other, &texts, 3, 4);
+        assert!(steps[0].1 > 0 && steps[0].0 > reference[3].0, "{steps:?} vs {:?}", reference[3]);
     }
 }

@@ -65,18 +65,21 @@ pub struct LossParts {
 
 impl Objective {
     /// The loss of a training step and the number of queue entries it used as negatives: the
-    /// fresh entries of `queue` (at most `max_age` steps old at `step`) are extra negatives.
-    /// Runs the fused kernels when `self.fused` (the whole ring buffer, stale slots masked in
-    /// the kernel), the plain burn-ops loss otherwise (the fresh entries gathered).
+    /// fresh entries of `queue` (at most `max_age` steps old at `step`) are extra negatives,
+    /// except those of the batch's own sentences (`batch_keys`: the [`sentence_key`] of each
+    /// anchor). Runs the fused kernels when `self.fused` (the whole ring buffer, the other slots
+    /// masked in the kernel), the plain burn-ops loss otherwise (the usable entries gathered).
+    ///
+    /// [`sentence_key`]: super::hippocampus::sentence_key
     #[allow(clippy::too_many_arguments)]
-    pub fn loss(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: &Hippocampus, step: u64, max_age: u64) -> (LossParts, usize) {
+    pub fn loss(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: &Hippocampus, batch_keys: &[u64], step: u64, max_age: u64) -> (LossParts, usize) {
         if self.fused {
-            let (buffer, mask) = queue.buffer_and_mask(step, max_age);
+            let (buffer, mask) = queue.buffer_and_mask(step, max_age, batch_keys);
             let used = mask.iter().filter(|&&m| m > 0.5).count();
             let masked = MaskedQueue::new(buffer, &mask);
             (self.compute_fused(a, p, f, ratio, masked.as_ref()), used)
         } else {
-            let negatives = queue.negatives(step, max_age);
+            let negatives = queue.negatives(step, max_age, batch_keys);
             let used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
             (self.compute(a, p, f, ratio, negatives), used)
         }

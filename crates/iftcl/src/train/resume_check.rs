@@ -81,6 +81,9 @@ pub fn check_parts(dir: &Path, r: &Resumed, model: &SentenceEncoder) -> Result<(
             ),
         );
     }
+    if r.queue.keys.len() != slots {
+        return bad(QUEUE_FILE, format!("holds {} sentence keys for {slots} slots", r.queue.keys.len()));
+    }
     check_optimizer(&dir.join(OPTIMIZER_FILE), model)
 }
 
