@@ -1,9 +1,7 @@
 //! The `iftcl` binary end to end: embed (streaming, JSONL, bad lines), similarity, eval, devices,
 //! check-device.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn vectors(out: &str) -> Vec<Vec<f32>> {
     out.lines().map(|l| serde_json::from_str::<Vec<f32>>(l).unwrap()).collect()

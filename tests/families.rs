@@ -10,11 +10,9 @@
 //! cosine of 0.99983; RoBERTa's positions counted from 0 give 0.979. Then each family trains a
 //! few steps (the IFTCL loss, the queue), writes a checkpoint and loads again.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use iftcl::SentenceEncoder;
 use iftcl::device::{self, DeviceSpec};
 

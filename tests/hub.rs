@@ -3,7 +3,6 @@
 //! fixtures of `../shared/golden/tiny/`. Each case runs the `iftcl` binary with its own
 //! `HF_HOME`, `HF_ENDPOINT`, `HF_TOKEN` and `HF_HUB_OFFLINE`.
 
-mod common;
 #[path = "hub/server.rs"]
 mod server;
 
@@ -11,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 use iftcl::SentenceEncoder;
 use iftcl::hub::HubOptions;
 use server::{Repo, Server, dead_endpoint};

@@ -1,12 +1,10 @@
 //! `iftcl train` end to end on a small corpus: exact resume after a kill, checkpoint layout,
 //! and bad input (each a clear error, nothing lost).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// (step, loss) of every step line of a metrics file.
 fn losses(out: &Path) -> Vec<(u64, f64)> {
@@ -303,7 +301,7 @@ fn fused_loss_on_the_cpu_is_a_clear_error() {
 fn fine_tuner_steps_change_the_model() {
     // The in-memory stepping API (what `bench train` and the browser's fineTune use).
     use iftcl::train::{FineTuner, TrainConfig};
-    let start = iftcl::SentenceEncoder::load(&model_dir(), &iftcl::device::cpu_device().device).unwrap();
+    let (start, _) = encoder(iftcl::DeviceSpec::Cpu);
     let settings = TrainConfig { batch_size: 4, max_len: 12, queue_size: Some(8), ..TrainConfig::default() };
     let mut tuner = FineTuner::new(&start, settings).unwrap();
     let texts: Vec<String> = ["the cat sat on the mat", "a dog ran far away", "birds fly south in winter", "rain falls on the town"]

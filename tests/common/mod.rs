@@ -9,6 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use iftcl::SentenceEncoder;
+use iftcl::device::{self, DeviceSpec};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -29,12 +33,37 @@ pub fn data_dir() -> PathBuf {
     must_exist(p, "the data folder (IFTCL_DATA_DIR)")
 }
 
-pub fn golden() -> serde_json::Value {
-    let p = std::env::var("IFTCL_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("../shared/golden/all-MiniLM-L6-v2.json"));
-    let p = must_exist(p, "the golden file (IFTCL_GOLDEN)");
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+/// The golden file, read once per process.
+pub fn golden() -> &'static serde_json::Value {
+    static GOLDEN: OnceLock<serde_json::Value> = OnceLock::new();
+    GOLDEN.get_or_init(|| {
+        let p = std::env::var("IFTCL_GOLDEN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("../shared/golden/all-MiniLM-L6-v2.json"));
+        let p = must_exist(p, "the golden file (IFTCL_GOLDEN)");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    })
+}
+
+/// The default model on `spec` (the CPU, or the wgpu adapter `DeviceSpec::Gpu(None)` picks),
+/// loaded once per process and device, with the device's description. Each call returns a
+/// clone, which shares the weights (burn's tensors are reference counted and never changed in
+/// place), so a test may reconfigure its copy (`with_batch_size`, ...) without touching others'.
+pub fn encoder(spec: DeviceSpec) -> (SentenceEncoder, String) {
+    type Loaded = Mutex<Option<(SentenceEncoder, String)>>;
+    static CPU: Loaded = Mutex::new(None);
+    static WGPU: Loaded = Mutex::new(None);
+    let slot = match spec {
+        DeviceSpec::Cpu => &CPU,
+        DeviceSpec::Gpu(None) => &WGPU,
+        other => panic!("no shared encoder for {other:?}"),
+    };
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| {
+        let selected = device::select(spec).unwrap();
+        (SentenceEncoder::load(&model_dir(), &selected.device).unwrap(), selected.description)
+    })
+    .clone()
 }
 
 pub fn golden_sentences(g: &serde_json::Value) -> Vec<String> {
