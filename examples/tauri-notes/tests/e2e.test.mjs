@@ -5,12 +5,14 @@
 // of one fine-tune step; saves a screenshot in web/test-results/.
 //
 // Needs: the app built (`cargo build --release --workspace`, after `npm run build` here), Xvfb,
-// WebKitWebDriver (Debian: xvfb, webkit2gtk-driver), tauri-driver (`cargo install --locked
-// tauri-driver`). Inputs: IFTCL_MODEL, IFTCL_GOLDEN, CARGO_TARGET_DIR (where the app is).
+// WebKitWebDriver (Debian: xvfb, webkit2gtk-driver), tauri-driver (`scripts/install-tools.sh
+// tauri-driver` prints its path; TAURI_DRIVER, default $IFTCL_TOOLS/bin/tauri-driver).
+// Inputs: IFTCL_MODEL, IFTCL_GOLDEN, CARGO_TARGET_DIR (where the app is).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +25,7 @@ const app = path.join(targetDir, "release/iftcl-notes");
 const model = process.env.IFTCL_MODEL || path.join(root, "models/all-MiniLM-L6-v2");
 const golden = JSON.parse(readFileSync(process.env.IFTCL_GOLDEN || path.join(root, "../shared/golden/all-MiniLM-L6-v2.json"), "utf8"));
 const results = path.join(root, "web/test-results");
-const tauriDriver = process.env.TAURI_DRIVER || path.join(os.homedir(), ".cargo/bin/tauri-driver");
+const tauriDriver = process.env.TAURI_DRIVER || path.join(process.env.IFTCL_TOOLS || path.join(os.homedir(), ".cache/iftcl-tools"), "bin/tauri-driver");
 const port = 4444 + (process.pid % 500) * 2;
 
 const NOTES = [
@@ -53,7 +55,7 @@ function startXvfb() {
 
 before(async () => {
   assert.ok(existsSync(app), `${app} not built: npm run build here, then cargo build --release --workspace`);
-  assert.ok(existsSync(tauriDriver), `${tauriDriver} missing: cargo install --locked tauri-driver (or set TAURI_DRIVER)`);
+  assert.ok(existsSync(tauriDriver), `${tauriDriver} missing: scripts/install-tools.sh tauri-driver (or set TAURI_DRIVER)`);
   assert.ok(existsSync(model), `model not found at ${model} (IFTCL_MODEL)`);
   mkdirSync(results, { recursive: true });
   xvfb = await startXvfb();
@@ -62,8 +64,27 @@ before(async () => {
   env.WEBKIT_DISABLE_DMABUF_RENDERER = "1";
   env.LIBGL_ALWAYS_SOFTWARE = "1";
   driver = spawn(tauriDriver, ["--port", String(port), "--native-port", String(port + 1)], { env, stdio: ["ignore", "inherit", "inherit"] });
-  await new Promise((r) => setTimeout(r, 1500));
+  await driverListening(driver, port);
 });
+
+/// Resolves once something accepts connections on 127.0.0.1:`port` (polled every 50 ms), and
+/// rejects if `child` exits first or nothing listens within 30 s.
+async function driverListening(child, port) {
+  let exited = null;
+  child.once("exit", (code, signal) => (exited = `exited with ${code ?? signal}`));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`tauri-driver ${exited} before listening on port ${port}`);
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => socket.end(() => resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`tauri-driver is not listening on port ${port} after 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 after(() => {
   driver?.kill();
