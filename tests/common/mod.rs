@@ -153,6 +153,27 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     iftcl::eval::cosine(a, b)
 }
 
+/// Parity of vectors against their references, the measure every parity test uses: for each
+/// pair the relative L2 error ‖a − b‖ / ‖b‖ and the largest absolute difference, each within its
+/// bound; fails on the first NaN or infinity. Prints and returns the worst of each over all
+/// pairs, `(rel_l2, max_abs)`.
+#[track_caller]
+pub fn assert_parity(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], max_rel_l2: f64, max_abs: f64) -> (f64, f64) {
+    assert_eq!(got.len(), want.len(), "{what}: number of vectors");
+    let (mut worst_rel, mut worst_abs) = (0.0f64, 0.0f64);
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert_eq!(a.len(), b.len(), "{what}: vector {i}: width");
+        let rel = iftcl::compare::rel_l2_err(a, b).unwrap_or_else(|e| panic!("{what}: vector {i}: {e}"));
+        let abs = iftcl::compare::max_abs_diff(a, b).unwrap_or_else(|e| panic!("{what}: vector {i}: {e}"));
+        assert!(rel <= max_rel_l2, "{what}: vector {i}: relative L2 error {rel:.3e} > {max_rel_l2:.0e}");
+        assert!(abs <= max_abs, "{what}: vector {i}: max abs difference {abs:.3e} > {max_abs:.0e}");
+        worst_rel = worst_rel.max(rel);
+        worst_abs = worst_abs.max(abs);
+    }
+    eprintln!("{what}: worst relative L2 error {worst_rel:.2e}, worst max abs difference {worst_abs:.2e} over {} vectors", got.len());
+    (worst_rel, worst_abs)
+}
+
 /// A small corpus cut from the shared one (first 400 sentences).
 pub fn small_corpus(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(data_dir().join("corpus/senteval-sentences.txt")).unwrap();
