@@ -34,6 +34,7 @@ pub mod resume_check;
 pub mod run_lock;
 pub mod trainer;
 pub mod tune;
+pub mod twins_form;
 pub mod twins_loss;
 
 pub use config::TrainConfig;
@@ -43,4 +44,4 @@ pub use metrics::{EvalMetrics, Quiet, StepMetrics, TrainObserver, TrainSummary};
 pub use objective::{LossKind, Objective};
 pub use trainer::train;
 pub use tune::{TuneOptions, TuneProgress, Tuned, tune};
-pub use twins_loss::TwinsForm;
+pub use twins_form::TwinsForm;
