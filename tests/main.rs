@@ -14,5 +14,6 @@ mod hub;
 mod loader_props;
 mod random_weights;
 mod robustness;
+mod small_tune;
 mod sts_figures;
 mod train;
