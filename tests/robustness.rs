@@ -64,3 +64,7 @@ fn checkpoint_step(dir: &Path) -> u64 {
 mod io;
 #[path = "robustness/training.rs"]
 mod training;
+#[path = "robustness/ownership.rs"]
+mod ownership;
+#[path = "robustness/hostile_inputs.rs"]
+mod hostile_inputs;

@@ -28,7 +28,8 @@ const OPTIONAL: [&str; 3] = ["modules.json", "sentence_bert_config.json", "confi
 pub fn is_repo_id(spec: &str) -> bool {
     let parts: Vec<&str> = spec.split('/').collect();
     let plain = |p: &str| !p.is_empty() && !p.starts_with('.') && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    parts.len() == 2 && parts.iter().all(|p| plain(p)) && !Path::new(spec).exists()
+    // symlink_metadata: a link (even a broken one, or a loop) is a local path, not an id.
+    parts.len() == 2 && parts.iter().all(|p| plain(p)) && std::fs::symlink_metadata(spec).is_err()
 }
 
 /// Where to read the Hub from: the environment's settings, which a caller may override.

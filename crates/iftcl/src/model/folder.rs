@@ -125,29 +125,30 @@ pub struct RawModelFiles {
 }
 
 fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::Missing {
-            what: what.into(),
+    let hint = "the model folder needs config.json, model.safetensors and tokenizer.json \
+                (Hugging Face layout); scripts/fetch-model.sh fetches the default model";
+    require_file(path, what, hint)
+}
+
+/// `path` when it is a file; otherwise an error that says what it is instead: missing, a
+/// folder, or unreachable (a loop of links, no permission), with the system's reason.
+fn require_file(path: PathBuf, what: &str, hint: &str) -> Result<PathBuf> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(m) if m.is_dir() => Err(Error::Io {
+            action: "read",
             path,
-            hint: "the model folder needs config.json, model.safetensors and tokenizer.json \
-                   (Hugging Face layout); scripts/fetch-model.sh fetches the default model"
-                .into(),
-        })
+            cause: std::io::Error::new(std::io::ErrorKind::IsADirectory, format!("{what} must be a file, and this is a folder")),
+        }),
+        Ok(_) => Err(Error::io("read", path, std::io::Error::other(format!("{what} must be a regular file (this is a device, a FIFO or a socket)")))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Missing { what: what.into(), path, hint: hint.into() }),
+        Err(e) => Err(Error::io("read", path, e)),
     }
 }
 
 /// The config of the pooling module that modules.json names (its folder `folder`).
 fn require_named(path: PathBuf, folder: &str) -> Result<PathBuf> {
-    if path.is_file() {
-        return Ok(path);
-    }
-    Err(Error::Missing {
-        what: format!("pooling config (modules.json names the Pooling module's folder `{folder}`)"),
-        path,
-        hint: "restore the folder, or correct its `path` in modules.json".into(),
-    })
+    require_file(path, &format!("pooling config (modules.json names the Pooling module's folder `{folder}`)"), "restore the folder, or correct its `path` in modules.json")
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -169,12 +170,16 @@ impl ModelFiles {
                 hint: "pass the folder that holds config.json, model.safetensors and tokenizer.json".into(),
             });
         }
-        if !dir.is_dir() {
-            return Err(Error::Missing {
-                what: "model folder".into(),
-                path: dir.to_path_buf(),
-                hint: "run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2, or pass --model DIR".into(),
-            });
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("read the model folder", dir, e)),
+            _ => {
+                return Err(Error::Missing {
+                    what: "model folder".into(),
+                    path: dir.to_path_buf(),
+                    hint: "run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2, or pass --model DIR".into(),
+                });
+            }
         }
         let config = read(&require(dir.join("config.json"), "config.json")?)?;
         let weights_path = dir.join("model.safetensors");

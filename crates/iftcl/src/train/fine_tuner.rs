@@ -114,6 +114,11 @@ impl FineTuner {
         if max_len < settings.max_len {
             tracing::warn!("--max-len {} is longer than the model's max_seq_length: training truncates at {max_len} tokens", settings.max_len);
         }
+        // The queue and (on the CPU) the step must fit in memory: refused here, before either is
+        // allocated, rather than ended by the system's out-of-memory killer.
+        if let Some(limit) = super::memory::physical_memory() {
+            super::memory::check_fits(&settings, &encoder.config, settings.batch_size, max_len, *encoder.device() == Device::flex(), limit)?;
+        }
         Ok(FineTuner {
             model,
             config: encoder.config.clone(),
