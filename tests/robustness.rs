@@ -68,3 +68,5 @@ mod training;
 mod ownership;
 #[path = "robustness/hostile_inputs.rs"]
 mod hostile_inputs;
+#[path = "robustness/st_modules.rs"]
+mod st_modules;

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, PoolingConfig, PoolingMode, parse_json};
 use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_bytes, weights_bytes_async};
+use crate::model::st_modules::HeadModule;
 use crate::model::weights::WeightSource;
 use crate::model::{BertModel, encode, l2_normalize, pool};
 use crate::tokenize::TextTokenizer;
@@ -15,19 +16,26 @@ use crate::tokenize::TextTokenizer;
 pub const DEFAULT_BATCH_SIZE: usize = 64;
 
 /// How the encoder turns token states into a sentence vector.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     /// Pooling over tokens.
     pub pooling: PoolingMode,
-    /// L2 normalisation after pooling (sentence-transformers' `Normalize` module).
+    /// The modules after pooling (Dense, LayerNorm, a Normalize that is not the last), in order.
+    pub modules: Vec<HeadModule>,
+    /// L2 normalisation at the end (sentence-transformers' last `Normalize` module).
     pub normalize: bool,
 }
 
 impl Head {
-    /// Pooled (and normalised) sentence vectors of a batch: `[batch, hidden]`.
+    /// Sentence vectors of a batch: pooled, through the modules, normalised when asked.
     pub fn apply(&self, hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
-        let pooled = pool(hidden, mask, self.pooling);
-        if self.normalize { l2_normalize(pooled) } else { pooled }
+        let v = self.modules.iter().fold(pool(hidden, mask, self.pooling), |v, m| m.apply(v));
+        if self.normalize { l2_normalize(v) } else { v }
+    }
+
+    /// Width of the sentence vectors for token states `hidden` wide.
+    pub fn width(&self, hidden: usize) -> usize {
+        self.modules.iter().fold(hidden, |w, m| m.spec.out_width(w))
     }
 }
 
@@ -129,7 +137,13 @@ impl SentenceEncoder {
         let mut model = BertModel::init(&config, device);
         model.visit_params(&config, &mut source)?;
 
-        let head = Head { pooling, normalize: files.normalize };
+        let mut modules = Vec::with_capacity(files.modules.len());
+        let mut width = config.hidden_size;
+        for spec in &files.modules {
+            modules.push(HeadModule::load(spec, width, origin, device)?);
+            width = spec.out_width(width);
+        }
+        let head = Head { pooling, modules, normalize: files.normalize };
         Ok(Self::from_parts(config, model, tokenizer, head, files.extras, device))
     }
 
@@ -173,9 +187,9 @@ impl SentenceEncoder {
         &self.device
     }
 
-    /// Width of the sentence vectors.
+    /// Width of the sentence vectors (the last Dense module's, if the folder has one).
     pub fn dim(&self) -> usize {
-        self.config.hidden_size
+        self.head.width(self.config.hidden_size)
     }
 
     /// The inference batch size.
@@ -313,6 +327,6 @@ impl SentenceEncoder {
 
     /// What [`Self::save`] writes.
     pub fn folder_contents(&self) -> FolderContents<'_> {
-        FolderContents { model: &self.model, config: &self.config, head: self.head, tokenizer: &self.tokenizer, extras: &self.extras }
+        FolderContents { model: &self.model, config: &self.config, head: &self.head, tokenizer: &self.tokenizer, extras: &self.extras }
     }
 }

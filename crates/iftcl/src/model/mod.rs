@@ -5,7 +5,8 @@
 //!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
-//! - [`pooling`]: token states to one vector per sentence.
+//! - [`pooling`]: token states to one vector per sentence; [`st_modules`]: the
+//!   sentence-transformers modules after it (Dense, LayerNorm, Normalize).
 //! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
 
 pub mod activation;
@@ -16,6 +17,7 @@ pub mod folder;
 pub mod gelu;
 pub mod op_path;
 pub mod pooling;
+pub mod st_modules;
 pub(crate) mod relative_position;
 pub(crate) mod rows;
 pub(crate) mod weights;

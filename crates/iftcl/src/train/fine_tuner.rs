@@ -104,6 +104,16 @@ impl FineTuner {
     /// learning-rate settings of `settings` (its model, corpus and output paths are not used).
     pub fn new(encoder: &SentenceEncoder, settings: TrainConfig) -> Result<Self> {
         settings.validate_hyperparameters()?;
+        // The trainer's optimizer and queue cover the transformer's weights and width only:
+        // a model whose vectors pass through more modules is refused, not trained without them.
+        if let Some(m) = encoder.head.modules.first() {
+            return Err(Error::InvalidArgument(format!(
+                "the model's modules.json lists a {} module after pooling (folder `{}`): training such a model is not supported \
+                 (its weights would stay as they are, outside the optimizer); embed and eval run it",
+                m.spec.kind_name(),
+                m.spec.entry.path
+            )));
+        }
         let device = encoder.device().clone().autodiff();
         // A validation module moves onto the autodiff device once put in training mode.
         let model = encoder.model.clone().train().fork(&device).set_require_grad(true).train();
@@ -122,7 +132,7 @@ impl FineTuner {
         Ok(FineTuner {
             model,
             config: encoder.config.clone(),
-            head: encoder.head,
+            head: encoder.head.clone(),
             extras: encoder.extras.clone(),
             tokenizer: encoder.tokenizer.clone().with_max_len(max_len)?,
             inference_tokenizer: encoder.tokenizer.clone(),
@@ -242,7 +252,7 @@ impl FineTuner {
     /// The model as it stands, as an inference encoder on the same device.
     pub fn encoder(&self) -> SentenceEncoder {
         let inner = self.device.clone().inner();
-        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head, self.extras.clone(), &inner)
+        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head.clone(), self.extras.clone(), &inner)
     }
 
     /// The optimizer (for checkpoints).
