@@ -4,7 +4,8 @@
 # gzipped.
 #
 # Needs: rustup's wasm32-unknown-unknown target and wasm-bindgen-cli of the same version as
-# the wasm-bindgen crate in Cargo.lock (both installed here when missing).
+# the wasm-bindgen crate in Cargo.lock (both installed here when missing: the CLI into
+# $IFTCL_TOOLS, see scripts/install-tools.sh, so that a machine compiles it once per version).
 # CARGO_TARGET_DIR_WASM (default $HOME/.cache/iftcl-wasm-target): its own build folder, since
 # the wasm build needs RUSTFLAGS the native one must not see.
 # WASM_KEEP_NAMES=1 keeps the function-name section (9 MB) so that scripts/wasm-size.py can
@@ -13,11 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
-if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$version" ]; then
-  echo "installing wasm-bindgen-cli $version"
-  cargo install --quiet wasm-bindgen-cli --version "$version"
-fi
+wasm_bindgen="$(./scripts/install-tools.sh wasm-bindgen)"
 
 target_dir="${CARGO_TARGET_DIR_WASM:-$HOME/.cache/iftcl-wasm-target}"
 # getrandom's browser source (crates/iftcl-wasm/Cargo.toml enables it for every version).
@@ -29,7 +26,7 @@ RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' CARGO_T
 rm -rf web/pkg
 strip_names=(--remove-name-section --remove-producers-section)
 if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then strip_names=(); fi
-wasm-bindgen --target web --typescript "${strip_names[@]}" --out-dir web/pkg "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
+"$wasm_bindgen" --target web --typescript "${strip_names[@]}" --out-dir web/pkg "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
 # The npm package around wasm-bindgen's output (web/lib/: the worker and its client, the SIMD
 # check, types, README), at the workspace's version. `npm pack web/pkg` makes the tarball.
 cp web/lib/index.js web/lib/index.d.ts web/lib/inline.js web/lib/inline.d.ts web/lib/worker.js web/lib/simd.js web/lib/README.md web/pkg/

@@ -20,19 +20,33 @@ device="${IFTCL_DEVICE:-auto}"
 [ -d "$data/sts" ] || { echo "error: no STS data in $data/sts (set IFTCL_DATA_DIR to a folder with sts/ in SentEval's layout and corpus/)" >&2; exit 1; }
 [ -f "$data/corpus/senteval-sentences.txt" ] || { echo "error: no corpus at $data/corpus/senteval-sentences.txt" >&2; exit 1; }
 
-# Vulkan loader + Mesa drivers, so wgpu can see a GPU (or lavapipe) where the machine has one.
-if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! dpkg -s libvulkan1 >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq libvulkan1 mesa-vulkan-drivers || true
+# System packages, where the machine lets this script install them (root, apt): the Vulkan
+# loader and Mesa's drivers, so that wgpu sees a GPU (or lavapipe); WebKitGTK's development
+# files and Node, so that the build below is exactly scripts/test.sh's (next comment).
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  need=()
+  for pkg in libvulkan1 mesa-vulkan-drivers pkg-config libwebkit2gtk-4.1-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  command -v npm >/dev/null || need+=(nodejs npm)
+  if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq "${need[@]}" || true
+  fi
 fi
 
 ./scripts/fetch-model.sh
-# scripts/test.sh's build (the whole workspace, every target) less the Tauri plugin and its
-# example app, which link GTK and WebKitGTK (libwebkit2gtk-4.1-dev) that a training machine
-# need not have. Those two crates turn on more features of shared dependencies (serde, uuid,
-# regex, ...), so test.sh after run.sh compiles burn, CubeCL and wgpu once more (about 26
-# minutes on 2 cores); `-p iftcl-cli` would differ from both (futures-util's `std` comes from
-# the wasm crate).
-cargo build --release --workspace --all-targets --exclude tauri-plugin-iftcl --exclude iftcl-notes
+# scripts/test.sh's build: the whole workspace, every target, so that test.sh after this
+# compiles no dependency again. The Tauri plugin and its example app link GTK and WebKitGTK
+# (libwebkit2gtk-4.1-dev) and embed the app's page (built with npm); where those are missing
+# the build leaves the two crates out, and as they turn on more features of shared dependencies
+# (serde, uuid, regex, ...), test.sh will then compile burn, CubeCL and wgpu once more.
+if pkg-config --exists webkit2gtk-4.1 2>/dev/null && command -v npm >/dev/null; then
+  ./scripts/build-tauri-ui.sh
+  cargo build --release --workspace --all-targets
+else
+  echo "note: WebKitGTK (pkg-config webkit2gtk-4.1) or npm is missing, so this build leaves out the Tauri crates; scripts/test.sh, which needs them, will compile the dependency tree once more (about 26 minutes on 2 cores). apt-get install libwebkit2gtk-4.1-dev nodejs npm avoids that." >&2
+  cargo build --release --workspace --all-targets --exclude tauri-plugin-iftcl --exclude iftcl-notes
+fi
 iftcl="$CARGO_TARGET_DIR/release/iftcl"
 model=models/all-MiniLM-L6-v2
 mkdir -p "$out"

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The README's test command: fetches the default model if absent, builds everything once in the
 # release profile (tests reuse the same artifacts), runs every test: Rust, then the wasm API
-# and the web demo.
+# and the web demo, then the Tauri example app. Each phase prints `phase NAME: N s` and the
+# last line the total (docs/development.md has the table and how to measure it).
 #
 # Environment: IFTCL_DATA_DIR (default ../shared/data) holds sts/ and corpus/;
-# CARGO_TARGET_DIR (default $HOME/.cache/iftcl-target) keeps the build outside the clone.
+# CARGO_TARGET_DIR (default $HOME/.cache/iftcl-target) keeps the build outside the clone,
+# CARGO_TARGET_DIR_WASM (default $HOME/.cache/iftcl-wasm-target) the wasm build, IFTCL_TOOLS
+# (default $HOME/.cache/iftcl-tools) the tools compiled from crates.io (wasm-bindgen-cli,
+# tauri-driver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}"
@@ -13,31 +17,57 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR="$(mktemp -d)"; ch
 if [ -z "${IFTCL_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export IFTCL_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
+started=$(date +%s)
+# `phase NAME COMMAND...`: runs COMMAND and prints how long it took.
+phase() {
+  local name=$1 t
+  shift
+  t=$(date +%s)
+  "$@"
+  echo "phase $name: $(( $(date +%s) - t )) s"
+}
+
 ./scripts/fetch-model.sh
 export IFTCL_MODEL="$(pwd)/models/all-MiniLM-L6-v2"
 
 # The Tauri example's page, which its build embeds, and the plugin's TypeScript bindings
 # (type-checked on the way).
-./scripts/build-tauri-ui.sh
-cargo build --release --workspace --all-targets
-# Tests share two cores; the model-heavy ones run one at a time to keep memory and timing sane.
-cargo test --release --workspace -- --test-threads=1
-# The API reference (`cargo doc`, README "From Rust") builds without a warning.
-RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
-# The library example for Rust apps (load, embed, similarity, index, a few fine-tune steps, save).
-"$CARGO_TARGET_DIR/release/examples/quickstart" --device cpu "$IFTCL_MODEL" "$(mktemp -d)/tuned"
+phase tauri-ui ./scripts/build-tauri-ui.sh
+# The library's modules import each other in one direction only (no import circle).
+python3 scripts/dev/import-cycles.py crates/iftcl/src
+phase build cargo build --release --workspace --all-targets
 
-# The browser side: the wasm bundle (web/pkg), then its tests: the API under Node, the demo
-# page in headless Chromium (web/tests/; screenshots in web/test-results/).
-./scripts/build-wasm.sh
-(cd web && npm ci --no-audit --no-fund --silent && npm test)
+# The browser bundle (web/pkg, in its own build folder, wasm-bindgen-cli installed once per
+# machine) builds in the background while the Rust tests run: most of them keep one core busy
+# (a test at a time, many waiting on a child `iftcl` process), so the second core compiles.
+# Its output is shown once it is done.
+wasm_log=$(mktemp)
+( phase wasm-build ./scripts/build-wasm.sh ) >"$wasm_log" 2>&1 &
+wasm_job=$!
+
+# The Rust tests: the crates' unit tests, the Tauri plugin's IPC tests and tests/ (one binary,
+# tests/main.rs). The model-heavy ones run one at a time to keep memory and timing sane.
+phase rust-tests cargo test --release --workspace -- --test-threads=1
+# The API reference (`cargo doc`, README "From Rust") builds without a warning.
+phase doc env RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
+# The library example for Rust apps (load, embed, similarity, index, a few fine-tune steps, save).
+phase quickstart "$CARGO_TARGET_DIR/release/examples/quickstart" --device cpu "$IFTCL_MODEL" "$(mktemp -d)/tuned"
+
+wasm_status=0
+wait "$wasm_job" || wasm_status=$?
+cat "$wasm_log"
+[ "$wasm_status" = 0 ] || { echo "error: scripts/build-wasm.sh failed (exit $wasm_status)" >&2; exit "$wasm_status"; }
+
+# The browser side's tests: the API under Node, the demo page in headless Chromium (web/tests/;
+# screenshots in web/test-results/).
+phase web-tests bash -c 'cd web && npm ci --no-audit --no-fund --silent && npm test'
 
 # The Tauri example app end to end in a real WebKitGTK window, under Xvfb, driven through
-# tauri-driver (installed here when missing) and WebKitWebDriver (Debian's webkit2gtk-driver).
-tauri_driver_version=2.1.0
-if ! cargo install --list | grep -qx "tauri-driver v$tauri_driver_version:"; then
-  echo "installing tauri-driver $tauri_driver_version"
-  cargo install --quiet --locked tauri-driver --version "$tauri_driver_version"
-fi
-export TAURI_DRIVER="${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver"
-(cd examples/tauri-notes && npm test)
+# tauri-driver (compiled once per machine into $IFTCL_TOOLS) and WebKitWebDriver (Debian's
+# webkit2gtk-driver).
+t=$(date +%s)
+export TAURI_DRIVER="$(./scripts/install-tools.sh tauri-driver)"
+echo "phase tauri-driver: $(( $(date +%s) - t )) s"
+phase tauri-e2e bash -c 'cd examples/tauri-notes && npm test'
+
+echo "test.sh finished in $(( $(date +%s) - started )) s"

@@ -1,8 +1,6 @@
 //! Broken model folders give messages a user can act on, never a panic.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use iftcl::SentenceEncoder;
 
 fn load_err(dir: &std::path::Path) -> String {
@@ -79,7 +77,7 @@ fn malformed_config() {
 #[test]
 fn save_round_trips_with_identical_embeddings() {
     let dev = iftcl::device::cpu_device().device;
-    let enc = SentenceEncoder::load(&model_dir(), &dev).unwrap();
+    let (enc, _) = encoder(iftcl::DeviceSpec::Cpu);
     let t = TempDir::new("save");
     let out = t.0.join("saved");
     enc.save(&out).unwrap();

@@ -1,9 +1,7 @@
 //! The `iftcl` binary end to end: embed (streaming, JSONL, bad lines), similarity, eval, devices,
 //! check-device.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn vectors(out: &str) -> Vec<Vec<f32>> {
     out.lines().map(|l| serde_json::from_str::<Vec<f32>>(l).unwrap()).collect()
@@ -82,12 +80,26 @@ fn similarity_of_a_pair_and_a_matrix() {
     assert!(o.status.success(), "{}", stderr(&o));
     let c: f64 = stdout(&o).trim().parse().unwrap();
     assert!((c - g["cosine_0_1"].as_f64().unwrap()).abs() < 1e-4, "{c}");
-    let o = iftcl(&["similarity", "--device", "cpu", "--json", "a", "b", "c"], None);
+    // The matrix: each entry off the diagonal is the pair's own `similarity` (printed to 6
+    // digits), and the model ranks a cat nearer a kitten than the stock market, which a wrong or
+    // untrained model does not.
+    let s = ["A cat sits on the mat.", "A kitten rests on a rug.", "Stock prices fell sharply today."];
+    let o = iftcl(&["similarity", "--device", "cpu", "--json", s[0], s[1], s[2]], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let m = v["matrix"].as_array().unwrap();
+    let m: Vec<Vec<f64>> = v["matrix"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect();
     assert_eq!(m.len(), 3);
-    assert!((m[1][1].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    for i in 0..3 {
+        assert!((m[i][i] - 1.0).abs() < 1e-5, "diagonal {i}: {}", m[i][i]);
+        for j in (i + 1)..3 {
+            let o = iftcl(&["similarity", "--device", "cpu", s[i], s[j]], None);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let pair: f64 = stdout(&o).trim().parse().unwrap();
+            assert!((m[i][j] - pair).abs() < 1e-5 && (m[j][i] - pair).abs() < 1e-5, "matrix [{i}][{j}] {} and [{j}][{i}] {} vs similarity {pair}", m[i][j], m[j][i]);
+        }
+    }
+    eprintln!("cat~kitten {:.4}, cat~stocks {:.4}, kitten~stocks {:.4}", m[0][1], m[0][2], m[1][2]);
+    assert!(m[0][1] > m[0][2] + 0.3 && m[0][1] > m[1][2] + 0.3, "cat~kitten {} should clearly beat cat~stocks {} and kitten~stocks {}", m[0][1], m[0][2], m[1][2]);
 }
 
 #[test]

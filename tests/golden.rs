@@ -1,18 +1,18 @@
-//! Parity with the PyTorch reference: token ids identical for the 24 golden sentences,
-//! embedding cosine >= 0.999999 on the CPU backend and on wgpu (lavapipe in CI): both
-//! measure 1.0000000 to 7 digits, so the bound leaves 1e-6 of headroom for float rounding.
+//! Parity with the PyTorch reference: token ids identical for the 24 golden sentences, and each
+//! embedding within a relative L2 error (‖a − b‖ / ‖b‖) and a largest absolute difference of its
+//! reference (`common::assert_parity`, which prints the worst of each): 1e-5 on the CPU backend,
+//! 1e-4 on wgpu (lavapipe in CI). Measured: printed by the test. An error of 0.1 % in one layer
+//! is far outside both; 1 − cosine, the measure before, is quadratic in the error and let it
+//! pass.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use iftcl::device::{self, DeviceSpec};
-use iftcl::SentenceEncoder;
 
 #[test]
 fn token_ids_match_the_reference() {
     let g = golden();
-    let enc = SentenceEncoder::load(&model_dir(), &device::cpu_device().device).unwrap();
-    let sentences = golden_sentences(&g);
+    let (enc, _) = encoder(DeviceSpec::Cpu);
+    let sentences = golden_sentences(g);
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let ids = enc.tokenize(&refs).unwrap();
     let expected = g["input_ids"].as_array().unwrap();
@@ -23,22 +23,15 @@ fn token_ids_match_the_reference() {
     }
 }
 
-fn check_embeddings(spec: DeviceSpec, min_cos: f64) {
+fn check_embeddings(spec: DeviceSpec, max_rel_l2: f64, max_abs: f64) {
     let g = golden();
-    let selected = device::select(spec).unwrap();
-    let enc = SentenceEncoder::load(&model_dir(), &selected.device).unwrap();
-    let sentences = golden_sentences(&g);
+    let (enc, description) = encoder(spec);
+    let sentences = golden_sentences(g);
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let got = enc.embed(&refs).unwrap();
-    let want = golden_embeddings(&g);
-    let mut worst = f64::INFINITY;
-    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(a.len(), 384);
-        let c = cosine(a, b);
-        assert!(c >= min_cos, "{}: sentence {i} {:?}: cosine {c} < {min_cos}", selected.description, sentences[i]);
-        worst = worst.min(c);
-    }
-    eprintln!("{}: worst cosine to the reference {worst:.7}", selected.description);
+    let want = golden_embeddings(g);
+    assert!(got.iter().all(|v| v.len() == 384));
+    assert_parity(&format!("{description} vs PyTorch"), &got, &want, max_rel_l2, max_abs);
     // The reference's own pair similarities come out the same.
     let c01 = cosine(&got[0], &got[1]);
     assert!((c01 - g["cosine_0_1"].as_f64().unwrap()).abs() < 1e-3, "cosine_0_1 {c01}");
@@ -46,35 +39,32 @@ fn check_embeddings(spec: DeviceSpec, min_cos: f64) {
 
 #[test]
 fn cpu_embeddings_match_the_reference() {
-    check_embeddings(DeviceSpec::Cpu, 0.999_999);
+    check_embeddings(DeviceSpec::Cpu, 1e-5, 1e-5);
 }
 
 #[test]
 fn wgpu_embeddings_match_the_reference() {
-    check_embeddings(DeviceSpec::Gpu(None), 0.999_999);
+    check_embeddings(DeviceSpec::Gpu(None), 1e-4, 1e-4);
 }
 
 #[test]
 fn batching_and_order_do_not_change_vectors() {
     let g = golden();
-    let dev = device::cpu_device().device;
-    let sentences = golden_sentences(&g);
+    let sentences = golden_sentences(g);
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let batched = SentenceEncoder::load(&model_dir(), &dev).unwrap().with_batch_size(5).embed(&refs).unwrap();
-    let single = SentenceEncoder::load(&model_dir(), &dev).unwrap().with_batch_size(1);
-    for (i, s) in refs.iter().enumerate() {
-        let one = single.embed(&[s]).unwrap();
-        let c = cosine(&one[0], &batched[i]);
-        assert!(c > 0.99999, "sentence {i}: padding changed the vector (cosine {c})");
-    }
+    let batched = encoder(DeviceSpec::Cpu).0.with_batch_size(5).embed(&refs).unwrap();
+    let single = encoder(DeviceSpec::Cpu).0.with_batch_size(1);
+    let one_by_one: Vec<Vec<f32>> = refs.iter().map(|s| single.embed(&[s]).unwrap().remove(0)).collect();
+    // Padding and batching change only float rounding (measured: printed).
+    assert_parity("batches of 5 vs one sentence at a time", &batched, &one_by_one, 1e-5, 1e-5);
 }
 
 #[test]
 fn length_grouped_encoding_gives_the_same_vectors_in_input_order() {
     let g = golden();
     let dev = device::cpu_device().device;
-    let enc = SentenceEncoder::load(&model_dir(), &dev).unwrap();
-    let sentences = golden_sentences(&g);
+    let (enc, _) = encoder(DeviceSpec::Cpu);
+    let sentences = golden_sentences(g);
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let ids = enc.tokenize(&refs).unwrap();
     let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();

@@ -8,8 +8,6 @@
 //!
 //! Runs are deterministic (fixed seed) and write no failure files.
 
-mod common;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -35,7 +33,7 @@ fn config(cases: u32) -> Config {
 
 /// The tiny fixtures (`IFTCL_GOLDEN_TINY`, default `../shared/golden/tiny`).
 fn tiny_dir() -> PathBuf {
-    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| common::root().join("../shared/golden/tiny"));
+    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| crate::common::root().join("../shared/golden/tiny"));
     assert!(p.is_dir(), "the tiny golden models not found at {} (IFTCL_GOLDEN_TINY)", p.display());
     p
 }

@@ -2,11 +2,9 @@
 //! random weights (BERT-base-sized on a GPU; a tiny one here, on the CPU), with the tokenizer
 //! of --model, and clear errors for configs that cannot work.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// A 2-layer, width-32 BERT config (the default model's vocabulary) with `edit` applied.
 fn tiny_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {

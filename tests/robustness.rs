@@ -3,12 +3,10 @@
 //! that must pair up, no panic on a closed or full stdout, resumes that must agree with their
 //! checkpoint, no other run's best/ passed off as this one's, no staging folders left behind.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 
 fn bin(args: &[&str]) -> Command {
     let mut cmd = Command::new(iftcl_bin());

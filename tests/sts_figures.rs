@@ -1,12 +1,9 @@
 //! `iftcl eval` figures on all-MiniLM-L6-v2: each of the 7 STS tasks within ±0.1 of the PyTorch
 //! reference (docs/benchmarks.md), and STS-B dev 86.72 ± 0.1.
 
-mod common;
-
-use common::*;
-use iftcl::device::{self, DeviceSpec};
+use crate::common::*;
+use iftcl::device::DeviceSpec;
 use iftcl::eval::{self, TEST_TASKS};
-use iftcl::SentenceEncoder;
 
 const REFERENCE: [(&str, f64); 8] = [
     ("STS12", 72.37),
@@ -21,16 +18,15 @@ const REFERENCE: [(&str, f64); 8] = [
 
 fn check(spec: DeviceSpec, names: &[&str]) {
     let sts = data_dir().join("sts");
-    let selected = device::select(spec).unwrap();
-    let enc = SentenceEncoder::load(&model_dir(), &selected.device).unwrap();
+    let (enc, description) = encoder(spec);
     let tasks: Vec<_> = names.iter().map(|n| eval::load_task(&sts, n).unwrap()).collect();
     let t = std::time::Instant::now();
     let scores = eval::evaluate(&tasks, |s| enc.embed(s)).unwrap();
-    eprintln!("{} evaluated in {:.1} s", selected.description, t.elapsed().as_secs_f64());
+    eprintln!("{description} evaluated in {:.1} s", t.elapsed().as_secs_f64());
     for s in &scores {
         let want = REFERENCE.iter().find(|(n, _)| *n == s.name).unwrap().1;
         eprintln!("{:<10} {:>6} pairs  {:.2} (reference {want:.2})", s.name, s.pairs, s.spearman);
-        assert!((s.spearman - want).abs() <= 0.1, "{} on {}: {:.2} vs reference {want}", s.name, selected.description, s.spearman);
+        assert!((s.spearman - want).abs() <= 0.1, "{} on {description}: {:.2} vs reference {want}", s.name, s.spearman);
     }
     if scores.len() >= TEST_TASKS.len() {
         let avg = scores.iter().filter(|s| TEST_TASKS.contains(&s.name.as_str())).map(|s| s.spearman).sum::<f64>() / 7.0;

@@ -82,7 +82,7 @@ async function fineTune(encoder) {
       onProgress: (p) => {
         $("ft-progress").value = p.step;
         $("ft-count").textContent = `${p.step} / ${p.steps}`;
-        log.textContent += `step ${p.step}: loss ${p.loss.toFixed(5)} (InfoNCE ${p.nce.toFixed(5)}, Twins ${p.twins.toFixed(6)})\n`;
+        log.textContent += `step ${p.step}: loss ${p.loss.toFixed(5)} (InfoNCE ${p.nce.toFixed(5)}${p.twins === null ? "" : `, Twins ${p.twins.toFixed(6)}`})\n`;
         demo.steps = p.step;
         demo.losses.push(p.loss);
       },

@@ -9,6 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use iftcl::SentenceEncoder;
+use iftcl::device::{self, DeviceSpec};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -29,12 +33,37 @@ pub fn data_dir() -> PathBuf {
     must_exist(p, "the data folder (IFTCL_DATA_DIR)")
 }
 
-pub fn golden() -> serde_json::Value {
-    let p = std::env::var("IFTCL_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("../shared/golden/all-MiniLM-L6-v2.json"));
-    let p = must_exist(p, "the golden file (IFTCL_GOLDEN)");
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+/// The golden file, read once per process.
+pub fn golden() -> &'static serde_json::Value {
+    static GOLDEN: OnceLock<serde_json::Value> = OnceLock::new();
+    GOLDEN.get_or_init(|| {
+        let p = std::env::var("IFTCL_GOLDEN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("../shared/golden/all-MiniLM-L6-v2.json"));
+        let p = must_exist(p, "the golden file (IFTCL_GOLDEN)");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    })
+}
+
+/// The default model on `spec` (the CPU, or the wgpu adapter `DeviceSpec::Gpu(None)` picks),
+/// loaded once per process and device, with the device's description. Each call returns a
+/// clone, which shares the weights (burn's tensors are reference counted and never changed in
+/// place), so a test may reconfigure its copy (`with_batch_size`, ...) without touching others'.
+pub fn encoder(spec: DeviceSpec) -> (SentenceEncoder, String) {
+    type Loaded = Mutex<Option<(SentenceEncoder, String)>>;
+    static CPU: Loaded = Mutex::new(None);
+    static WGPU: Loaded = Mutex::new(None);
+    let slot = match spec {
+        DeviceSpec::Cpu => &CPU,
+        DeviceSpec::Gpu(None) => &WGPU,
+        other => panic!("no shared encoder for {other:?}"),
+    };
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| {
+        let selected = device::select(spec).unwrap();
+        (SentenceEncoder::load(&model_dir(), &selected.device).unwrap(), selected.description)
+    })
+    .clone()
 }
 
 pub fn golden_sentences(g: &serde_json::Value) -> Vec<String> {
@@ -121,7 +150,28 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     // A NaN anywhere fails here, with its index, instead of making a comparison false or true
     // by accident.
     iftcl::compare::max_abs_diff(a, b).unwrap_or_else(|e| panic!("cosine: {e}"));
-    iftcl::eval::cosine(a, b)
+    iftcl::cosine(a, b)
+}
+
+/// Parity of vectors against their references, the measure every parity test uses: for each
+/// pair the relative L2 error ‖a − b‖ / ‖b‖ and the largest absolute difference, each within its
+/// bound; fails on the first NaN or infinity. Prints and returns the worst of each over all
+/// pairs, `(rel_l2, max_abs)`.
+#[track_caller]
+pub fn assert_parity(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], max_rel_l2: f64, max_abs: f64) -> (f64, f64) {
+    assert_eq!(got.len(), want.len(), "{what}: number of vectors");
+    let (mut worst_rel, mut worst_abs) = (0.0f64, 0.0f64);
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert_eq!(a.len(), b.len(), "{what}: vector {i}: width");
+        let rel = iftcl::compare::rel_l2_err(a, b).unwrap_or_else(|e| panic!("{what}: vector {i}: {e}"));
+        let abs = iftcl::compare::max_abs_diff(a, b).unwrap_or_else(|e| panic!("{what}: vector {i}: {e}"));
+        assert!(rel <= max_rel_l2, "{what}: vector {i}: relative L2 error {rel:.3e} > {max_rel_l2:.0e}");
+        assert!(abs <= max_abs, "{what}: vector {i}: max abs difference {abs:.3e} > {max_abs:.0e}");
+        worst_rel = worst_rel.max(rel);
+        worst_abs = worst_abs.max(abs);
+    }
+    eprintln!("{what}: worst relative L2 error {worst_rel:.2e}, worst max abs difference {worst_abs:.2e} over {} vectors", got.len());
+    (worst_rel, worst_abs)
 }
 
 /// A small corpus cut from the shared one (first 400 sentences).
@@ -139,6 +189,27 @@ pub fn train_args<'a>(corpus: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a 
         "train", "--device", "cpu", "--corpus", corpus, "--out", out, "--batch-size", "4", "--max-len", "12",
         "--max-steps", steps, "--eval-every", "5", "--no-eval", "--quiet", "--seed", "7", "--queue-size", "16",
     ]
+}
+
+/// The settings of [`train_args`] as a TOML file (what `iftcl train --config` and the
+/// `iftcl-train-abort` helper read), with `out`, the default model and `steps` steps.
+pub fn train_toml(dir: &Path, corpus: &Path, out: &Path, steps: u64) -> PathBuf {
+    let toml = format!(
+        "model = {:?}\ncorpus = {:?}\nout = {:?}\ndevice = \"cpu\"\nbatch_size = 4\nmax_len = 12\nmax_steps = {steps}\n\
+         eval_every = 5\nseed = 7\nqueue_size = 16\n",
+        model_dir().to_str().unwrap(),
+        corpus.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let p = dir.join(format!("{}.toml", out.file_name().unwrap().to_str().unwrap()));
+    std::fs::write(&p, toml).unwrap();
+    p
+}
+
+/// The run of `config` (a [`train_toml`] file) ended abruptly right after step `at` is logged
+/// (tests/bin/train_abort.rs: `abort()`, nothing unwound or flushed).
+pub fn killed_run(config: &Path, at: u64) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iftcl-train-abort")).arg(at.to_string()).arg(config).env("RUST_LOG", "warn").output().unwrap()
 }
 
 /// A finished run of [`train_args`] (`steps` steps) in `t`: the corpus and the output folder.

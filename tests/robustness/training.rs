@@ -30,10 +30,7 @@ fn a_killed_run_leaves_a_lock_and_leftovers_the_next_run_takes_over() {
     let t = TempDir::new("stale");
     let corpus = small_corpus(&t.0);
     let out = t.0.join("out");
-    let o = bin(&train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "10"))
-        .env("IFTCL_FAULT_ABORT_AFTER_STEP", "7")
-        .output()
-        .unwrap();
+    let o = killed_run(&train_toml(&t.0, &corpus, &out, 10), 7);
     assert!(!o.status.success(), "the run should have been cut off");
     let lock = std::fs::read_to_string(out.join(".iftcl-train.lock")).expect("a killed run leaves its lock file");
     assert!(lock.starts_with("pid "), "{lock}");

@@ -20,7 +20,8 @@ export interface LoadOptions {
   workerUrl?: string | URL;
 }
 
-export interface Progress { step: number; steps: number; loss: number; nce: number; twins: number }
+/** `twins` is null for a loss without the Twins term. */
+export interface Progress { step: number; steps: number; loss: number; nce: number; twins: number | null }
 
 export interface FineTuneOptions {
   steps?: number;
@@ -29,7 +30,8 @@ export interface FineTuneOptions {
   seed?: number;
   fusedLoss?: "auto" | "on" | "off";
   onProgress?: (p: Progress) => void;
-  /** Cancels after the running step: the call rejects with an AbortError, the steps done stay. */
+  /** Cancels after the running step: the call rejects with an AbortError and the encoder keeps
+   *  the weights it had before the call (all or nothing, as when a step fails). */
   signal?: AbortSignal;
 }
 
@@ -42,7 +44,7 @@ export class Encoder {
   static load(files: ModelFiles, options?: LoadOptions): Promise<Encoder>;
   readonly device: string;
   readonly dim: number;
-  /** `signal` cancels between chunks of 64 sentences (AbortError). */
+  /** `signal` cancels between batches of 64 sentences (AbortError). */
   embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]>;
   similarity(a: string, b: string): Promise<number>;
   matrix(texts: string[]): Promise<Float32Array[]>;

@@ -121,7 +121,7 @@ export class Encoder {
     return this.#dim;
   }
 
-  /** One Float32Array per text. `options.signal` (AbortSignal) cancels between chunks of 64. */
+  /** One Float32Array per text. `options.signal` (AbortSignal) cancels between batches of 64. */
   embed(texts, options = {}) {
     return this.#channel.call("embed", [texts], options);
   }
@@ -139,7 +139,8 @@ export class Encoder {
   /**
    * IFTCL fine-tuning steps (options as the module's fineTune: steps, batchSize, lr, seed,
    * fusedLoss, onProgress). `options.signal` cancels after the step that is running: the call
-   * rejects with an AbortError and the encoder keeps the steps done.
+   * rejects with an AbortError and the encoder keeps the weights it had before the call (as
+   * when a step fails).
    */
   fineTune(sentences, options = {}) {
     const { onProgress, signal, ...rest } = options;

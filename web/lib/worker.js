@@ -1,45 +1,13 @@
 // The worker side of `Encoder` (index.js): owns the wasm module and one encoder, answers the
 // page's calls one message each, and sends the vectors back by transfer (their buffers move
-// to the page, no copy). Cancellation: `embed` works in chunks and gives the event loop a turn
-// between them, `fineTune` between steps (crates/iftcl-wasm/src/cancel.rs), so a `cancel`
-// message is read while the call runs.
+// to the page, no copy). Cancellation: the module gives the event loop a turn between the
+// batches of `embed` and the steps of `fineTune` and reads the call's AbortSignal there
+// (crates/iftcl-wasm/src/cancel.rs), so a `cancel` message is read while the call runs.
 import init, { Encoder } from "./iftcl_wasm.js";
 import { requireSimd } from "./simd.js";
 
-/** Sentences per chunk of `embed`: the cancellation point, and the library's batch size. */
-const CHUNK = 64;
 let encoder = null;
 const running = new Map(); // call id -> AbortController
-
-const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
-
-function abortError(message) {
-  const e = new Error(message);
-  e.name = "AbortError";
-  return e;
-}
-
-/**
- * `encoder.embed` in chunks of CHUNK sentences, with a turn of the event loop between chunks.
- * The chunks are cut from the texts sorted by length (longest first, as the library batches
- * them), so a chunk pads its sentences no more than one call on all of them would; the rows
- * go back to their texts' positions.
- */
-async function embedInChunks(texts, signal) {
-  if (!Array.isArray(texts)) throw new Error("embed: expects an array of strings");
-  // An empty array or a non-string is refused by the module, with its message.
-  if (texts.length <= CHUNK || texts.some((t) => typeof t !== "string")) return encoder.embed(texts);
-  const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length);
-  const rows = new Array(texts.length);
-  for (let start = 0; start < order.length; start += CHUNK) {
-    if (start > 0) await nextTurn();
-    if (signal.aborted) throw abortError(`embed: cancelled after ${start} of ${texts.length} sentences`);
-    const part = order.slice(start, start + CHUNK);
-    const out = await encoder.embed(part.map((i) => texts[i]));
-    part.forEach((i, k) => (rows[i] = out[k]));
-  }
-  return rows;
-}
 
 /** A model file's bytes; the errors read as the module's own fetch's (js_input.rs). */
 async function fetchBytes(url) {
@@ -64,7 +32,7 @@ const ops = {
     encoder = await Encoder.load(Object.fromEntries(fetched), { device: options.device });
     return { device: encoder.device, dim: encoder.dim };
   },
-  embed: ([texts], signal) => embedInChunks(texts, signal),
+  embed: ([texts], signal) => encoder.embed(texts, { signal }),
   similarity: ([a, b]) => encoder.similarity(a, b),
   matrix: ([texts]) => encoder.matrix(texts),
   fineTune([sentences, options], signal, id) {

@@ -103,7 +103,7 @@ test("bad input throws a clear error", async () => {
   assert.equal((await encoder.embed(["still alive"])).length, 1);
 });
 
-test("fineTune stops between steps once its AbortSignal aborts, keeping the steps done", async () => {
+test("fineTune stops between steps once its AbortSignal aborts, keeping nothing of the call", async () => {
   const tuned = await Encoder.load(modelFiles(), { device: "cpu" });
   const sentences = golden.sentences.slice(0, 8);
   const [start] = await tuned.embed([sentences[0]]);
@@ -111,14 +111,19 @@ test("fineTune stops between steps once its AbortSignal aborts, keeping the step
   const controller = new AbortController();
   const seen = [];
   const run = tuned.fineTune(sentences, { steps: 5, batchSize: 4, lr: 1e-4, signal: controller.signal, onProgress: (p) => { seen.push(p.step); controller.abort(); } });
-  await assert.rejects(run, (e) => e.name === "AbortError" && /^fineTune: cancelled after 1 of 5 steps; the encoder keeps the weights of those steps/.test(e.message));
+  await assert.rejects(run, (e) => e.name === "AbortError" && /^fineTune: cancelled after 1 of 5 steps; the encoder keeps the weights it had before this call$/.test(e.message));
   assert.deepEqual(seen, [1]);
-  // The one step done is in the weights (a step at lr 1e-4 moves this embedding by ~1e-3).
+  // All or nothing: the step done before the abort is not in the weights (a step at lr 1e-4
+  // moves this embedding by ~1e-3; here it must not move at all).
   const [after] = await tuned.embed([sentences[0]]);
-  assert.ok(maxAbsDiff(after, start) > 1e-4, `the step done before the abort left the embedding where it was (${maxAbsDiff(after, start)})`);
-  // An already-aborted signal runs no step, and the next call continues.
+  assert.equal(maxAbsDiff(after, start), 0, "a cancelled fine-tune changed the weights");
+  // An already-aborted signal runs no step, and the next call starts afresh and completes.
   await assert.rejects(tuned.fineTune(sentences, { steps: 2, batchSize: 4, signal: controller.signal }), /cancelled after 0 of 2 steps/);
-  assert.equal((await tuned.fineTune(sentences, { steps: 1, batchSize: 4 })).length, 1);
+  const progress = [];
+  assert.equal((await tuned.fineTune(sentences, { steps: 1, batchSize: 4, lr: 1e-4, onProgress: (p) => progress.push(p) })).length, 1);
+  assert.deepEqual(progress.map((p) => [p.step, p.steps]), [[1, 1]]);
+  const [tunedNow] = await tuned.embed([sentences[0]]);
+  assert.ok(maxAbsDiff(tunedNow, start) > 1e-4, `a completed step left the embedding where it was (${maxAbsDiff(tunedNow, start)})`);
   tuned.free();
 });
 

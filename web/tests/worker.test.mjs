@@ -69,7 +69,8 @@ test("embed and fineTune cancel, and the encoder goes on", { timeout: 600_000 },
   assert.ok(done >= 1 && done < 50, state.cancelled);
   assert.equal(state.losses.length, done, "one progress report per step done");
   assert.equal(await page.textContent("#ft-cancel[disabled]"), "Cancel");
-  // The tuner kept its steps: the next call continues.
+  // The cancelled call kept nothing; the encoder goes on: the next call runs from the weights
+  // of before it.
   const more = await page.evaluate((s) => window.iftclEncoder.fineTune(s, { steps: 1, batchSize: 4 }), golden.sentences.slice(0, 8));
   assert.equal(more.length, 1);
   // terminate() ends the worker; a later call says so.

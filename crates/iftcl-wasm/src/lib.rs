@@ -20,11 +20,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use iftcl::burn::tensor::Tensor;
-use iftcl::eval::cosine;
-use iftcl::train::memory::human_bytes;
+use iftcl::cosine;
 use iftcl::train::fused::FusedLoss;
-use iftcl::train::{FineTuner, TrainConfig};
+use iftcl::train::memory::human_bytes;
+use iftcl::train::{Batches, Ended, FineTuner, Schedule, StepHooks, StepReport, TrainConfig, run_steps};
 use iftcl::SentenceEncoder;
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -49,19 +48,14 @@ fn rows_to_js(rows: Vec<Vec<f32>>) -> Array {
     rows.into_iter().map(|r| JsValue::from(Float32Array::from(r.as_slice()))).collect()
 }
 
-/// Reads a one-element tensor; asynchronously, since a browser's WebGPU device cannot block.
-async fn read_scalar(t: Tensor<1>) -> Result<f64, JsValue> {
-    let data = t.into_data_async().await.map_err(|e| js_err("reading the loss", format!("{e:?}")))?;
-    let v = data.try_into_vec_as::<f32>().map_err(|e| js_err("reading the loss", format!("{e:?}")))?;
-    Ok(f64::from(v[0]))
-}
-
 struct State {
     encoder: SentenceEncoder,
     device_name: String,
     /// WebGPU: the largest buffer the device takes; `None` on the CPU.
     buffer_limit: Option<u64>,
     tuner: Option<FineTuner>,
+    /// A `fineTune` call is running (its tuner is out of `tuner` meanwhile).
+    tuning: bool,
 }
 
 /// The most a wasm32 heap can hold (4 GiB).
@@ -128,7 +122,7 @@ impl Encoder {
             let picked = device::pick(&choice).await?;
             let files = model_files(&files).await?;
             let encoder = SentenceEncoder::from_files(files, &picked.device).map_err(|e| js_err("Encoder.load", e))?;
-            let state = State { encoder, device_name: picked.name, buffer_limit: picked.buffer_limit, tuner: None };
+            let state = State { encoder, device_name: picked.name, buffer_limit: picked.buffer_limit, tuner: None, tuning: false };
             Ok(Encoder { state: Rc::new(RefCell::new(state)) }.into())
         })
     }
@@ -145,13 +139,16 @@ impl Encoder {
         self.state.borrow().encoder.dim()
     }
 
-    /// One vector per text, in order.
+    /// One vector per text, in order. `options.signal` (an AbortSignal) is read between
+    /// batches of the library's batch size (64), after the event loop has had a turn: once it
+    /// aborts, the call rejects with an `AbortError`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
-    pub fn embed(&self, texts: Array) -> Promise {
+    pub fn embed(&self, texts: Array, options: JsValue) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let texts = texts_of(texts, "embed")?;
-            let rows = embed_texts(&state, &texts).await?;
+            let signal = cancel::signal_of(&options)?;
+            let rows = embed_texts(&state, &texts, signal.as_ref()).await?;
             Ok(rows_to_js(rows).into())
         })
     }
@@ -161,7 +158,7 @@ impl Encoder {
     pub fn similarity(&self, a: String, b: String) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let rows = embed_texts(&state, &[a, b]).await?;
+            let rows = embed_texts(&state, &[a, b], None).await?;
             Ok(JsValue::from_f64(cosine(&rows[0], &rows[1])))
         })
     }
@@ -172,7 +169,7 @@ impl Encoder {
         let state = self.state.clone();
         future_to_promise(async move {
             let texts = texts_of(texts, "matrix")?;
-            let rows = embed_texts(&state, &texts).await?;
+            let rows = embed_texts(&state, &texts, None).await?;
             let m: Vec<Vec<f32>> = rows.iter().map(|a| rows.iter().map(|b| cosine(a, b) as f32).collect()).collect();
             Ok(rows_to_js(m).into())
         })
@@ -182,15 +179,17 @@ impl Encoder {
     /// `options` = { steps (default 10), batchSize (default 8, at most the sentences), lr
     /// (default 1e-5), seed (default 42), fusedLoss ("auto": the fused WGSL loss kernels on
     /// WebGPU, the plain tensor-op loss on the CPU; "on"; "off"), onProgress({ step, steps,
-    /// loss, nce, twins }), signal (an AbortSignal: read between steps, after the event loop has
-    /// had a turn) }.
-    /// Resolves to the per-step losses. Once `signal` aborts, the call stops after the step that
-    /// is running and rejects with an `AbortError`; the encoder keeps the steps done (a later
-    /// call continues from them). The encoder embeds with the tuned weights afterwards.
-    /// Calling again continues (optimizer and queue kept): `steps`, `batchSize` and `lr` may
-    /// change, `seed` and `fusedLoss` are fixed by the first call (passing another value throws;
-    /// `resetFineTune()` starts afresh from the current weights). A non-finite loss or weight
-    /// throws and leaves the encoder with the weights it had before the call.
+    /// loss, nce, twins }) (`twins` is null for a loss without the Twins term), signal (an
+    /// AbortSignal: read between steps, after the event loop has had a turn) }.
+    /// Resolves to the per-step losses; the encoder embeds with the tuned weights afterwards.
+    /// All or nothing, as the library's `tune` and the Tauri plugin: a call that is cancelled
+    /// (it rejects with an `AbortError` after the step that is running) or whose loss or weights
+    /// stop being finite leaves the encoder with the weights it had before the call, and the
+    /// next call starts afresh from them.
+    /// Calling again after a completed call continues (optimizer and queue kept): `steps`,
+    /// `batchSize` and `lr` may change, `seed` and `fusedLoss` are fixed by the first call
+    /// (passing another value throws; `resetFineTune()` starts afresh from the current weights).
+    /// One fine-tune runs at a time per encoder.
     #[wasm_bindgen(js_name = fineTune, unchecked_return_type = "Promise<number[]>")]
     pub fn fine_tune(&self, sentences: Array, options: JsValue) -> Promise {
         let state = self.state.clone();
@@ -212,11 +211,16 @@ impl Encoder {
                 Some(v) => Some(v.parse::<FusedLoss>().map_err(|_| js_err("fineTune", format!("fusedLoss `{v}` is not auto, on or off")))?),
             };
             let fused_loss = fused_given.unwrap_or(FusedLoss::Auto);
-            let (steps, batch) = (steps as usize, (batch as usize).min(sentences.len()));
+            let (steps, batch) = (steps as u64, (batch as usize).min(sentences.len()));
             let on_progress = option::<Function>(&options, "onProgress")?;
             let signal = cancel::signal_of(&options)?;
-            {
+            // The tuner leaves the state while the steps run (other calls may use the encoder
+            // meanwhile), and comes back only when every step ran.
+            let mut tuner = {
                 let mut s = state.borrow_mut();
+                if s.tuning {
+                    return Err(js_err("fineTune", "another fineTune call on this encoder is still running"));
+                }
                 // A later call continues with the first call's settings (optimizer and queue kept).
                 let settings = match &s.tuner {
                     Some(t) => {
@@ -232,63 +236,39 @@ impl Encoder {
                     None => TrainConfig { batch_size: batch, seed: seed as u64, lr, fused_loss, ..TrainConfig::default() },
                 };
                 check_step_memory(&s, &settings, batch)?;
-                if s.tuner.is_none() {
-                    let tuner = FineTuner::new(&s.encoder, settings).map_err(|e| js_err("fineTune", e))?;
-                    s.tuner = Some(tuner);
-                }
-            }
-            let losses = Array::new();
-            let mut done = 0;
-            for k in 0..steps {
-                if let Some(signal) = &signal {
-                    if k > 0 {
-                        cancel::next_turn().await?;
-                    }
-                    if cancel::aborted(signal) {
-                        break;
-                    }
-                }
-                let out = {
-                    let mut s = state.borrow_mut();
-                    let tuner = s.tuner.as_mut().expect("created above");
-                    let start = (tuner.steps_done() as usize * batch) % sentences.len();
-                    let texts: Vec<String> = (0..batch).map(|i| sentences[(start + i) % sentences.len()].clone()).collect();
-                    tuner.step(&texts, lr).map_err(|e| js_err("fineTune", e))?
+                let tuner = match s.tuner.take() {
+                    Some(t) => t,
+                    None => FineTuner::new(&s.encoder, settings).map_err(|e| js_err("fineTune", e))?,
                 };
-                let loss = read_scalar(out.total).await?;
-                let nce = read_scalar(out.nce).await?;
-                let twins = match out.twins {
-                    Some(t) => read_scalar(t).await?,
-                    None => 0.0,
-                };
-                if !loss.is_finite() {
-                    return Err(abandon(&state, format!("the loss became {loss} at step {} of this call", k + 1)));
-                }
-                losses.push(&JsValue::from_f64(loss));
-                if let Some(f) = &on_progress {
-                    let p = Object::new();
-                    Reflect::set(&p, &"step".into(), &JsValue::from_f64((k + 1) as f64))?;
-                    Reflect::set(&p, &"steps".into(), &JsValue::from_f64(steps as f64))?;
-                    Reflect::set(&p, &"loss".into(), &JsValue::from_f64(loss))?;
-                    Reflect::set(&p, &"nce".into(), &JsValue::from_f64(nce))?;
-                    Reflect::set(&p, &"twins".into(), &JsValue::from_f64(twins))?;
-                    f.call1(&JsValue::NULL, &p).map_err(|e| js_debug("onProgress", e))?;
-                }
-                done = k + 1;
-            }
-            // A device with broken gradients can leave NaN weights behind a finite loss.
-            let check = state.borrow().tuner.as_ref().expect("created above").weights_abs_sum();
-            let sum = read_scalar(check).await?;
-            if !sum.is_finite() {
-                return Err(abandon(&state, format!("the weights became {sum} after {done} steps")));
-            }
+                s.tuning = true;
+                tuner
+            };
+            let first = tuner.steps_done();
+            let mut hooks = JsHooks { signal, on_progress, steps, first, losses: Vec::new(), thrown: None };
+            let batches = Batches::Cycle { sentences: &sentences, batch };
+            let ended = run_steps(&mut tuner, &batches, &Schedule::Constant(lr), first + steps, &mut hooks).await;
             let mut s = state.borrow_mut();
-            let tuned = s.tuner.as_ref().expect("created above").encoder();
-            s.encoder = tuned;
-            if done < steps {
-                return Err(cancel::abort_error(&format!("fineTune: cancelled after {done} of {steps} steps; the encoder keeps the weights of those steps, and a later call continues from them")));
+            s.tuning = false;
+            // Whatever did not complete keeps nothing: the tuner (its weights, optimizer and
+            // queue) is dropped here, and the encoder is the one from before the call.
+            let fail = |what: String| {
+                js_err(
+                    "fineTune",
+                    format!("{what}; the encoder keeps the weights it had before this call. Try a lower lr, or run encoder.checkDevice() to test this device's gradients (or load with device: \"cpu\")"),
+                )
+            };
+            match ended {
+                Err(e) => Err(hooks.thrown.take().unwrap_or_else(|| js_err("fineTune", e))),
+                Ok(Ended::Cancelled { done }) => {
+                    Err(cancel::abort_error(&format!("fineTune: cancelled after {done} of {steps} steps; the encoder keeps the weights it had before this call")))
+                }
+                Ok(Ended::Diverged { step, what, .. }) => Err(fail(format!("{what} at step {} of this call", step - first))),
+                Ok(Ended::Completed) => {
+                    s.encoder = tuner.encoder();
+                    s.tuner = Some(tuner);
+                    Ok(hooks.losses.iter().map(|&l| JsValue::from_f64(l)).collect::<Array>().into())
+                }
             }
-            Ok(losses.into())
         })
     }
 
@@ -336,23 +316,66 @@ impl Encoder {
     }
 }
 
-/// Drops a fine-tune gone non-finite: the tuner goes (the next call starts afresh) and the
-/// encoder keeps the weights it had before the call. The message names no single cause: a too
-/// large lr and a device that computes wrong gradients (see `checkDevice()`) look alike here.
-fn abandon(state: &Rc<RefCell<State>>, what: String) -> JsValue {
-    state.borrow_mut().tuner = None;
-    js_err(
-        "fineTune",
-        format!("{what}; the encoder keeps the weights it had before this call. Try a lower lr, or run encoder.checkDevice() to test this device's gradients (or load with device: \"cpu\")"),
-    )
-}
-
-async fn embed_texts(state: &Rc<RefCell<State>>, texts: &[String]) -> Result<Vec<Vec<f32>>, JsValue> {
+/// The vectors of `texts`; with a `signal`, the event loop gets a turn between batches and an
+/// abort ends the call with an `AbortError`.
+async fn embed_texts(state: &Rc<RefCell<State>>, texts: &[String], signal: Option<&JsValue>) -> Result<Vec<Vec<f32>>, JsValue> {
     let encoder = state.borrow().encoder.clone();
     // The vectors (and their copy for JavaScript) must fit; the encoder itself works in batches.
     let text_bytes: usize = texts.iter().map(String::len).sum();
     let out = 2 * texts.len() as u64 * encoder.dim() as u64 * 4 + 4 * text_bytes as u64;
     reserve_heap(out, "embed", "embed fewer texts per call")?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    encoder.embed_async(&refs).await.map_err(|e| js_err("embed", e))
+    let Some(signal) = signal else {
+        return encoder.embed_async(&refs).await.map_err(|e| js_err("embed", e));
+    };
+    let between = |done: usize, total: usize| async move {
+        cancel::next_turn().await.map_err(|_| iftcl::Error::Cancelled("no event-loop turn".into()))?;
+        if cancel::aborted(signal) {
+            return Err(iftcl::Error::Cancelled(format!("embed: cancelled after {done} of {total} sentences")));
+        }
+        Ok(())
+    };
+    encoder.embed_async_with(&refs, between).await.map_err(|e| match e {
+        iftcl::Error::Cancelled(message) => cancel::abort_error(&message),
+        e => js_err("embed", e),
+    })
+}
+
+/// What `fineTune` does around each step: yield to the event loop and read the signal before
+/// it, call `onProgress` after it.
+struct JsHooks {
+    signal: Option<JsValue>,
+    on_progress: Option<Function>,
+    /// Steps asked of this call, and the tuner's count when it began.
+    steps: u64,
+    first: u64,
+    losses: Vec<f64>,
+    /// What `onProgress` threw, handed back to the caller as it was thrown.
+    thrown: Option<JsValue>,
+}
+
+impl StepHooks for JsHooks {
+    async fn proceed(&mut self, step: u64) -> bool {
+        let Some(signal) = &self.signal else { return true };
+        if step > self.first && cancel::next_turn().await.is_err() {
+            return false;
+        }
+        !cancel::aborted(signal)
+    }
+
+    fn after_step(&mut self, _tuner: &FineTuner, _texts: &[String], r: &StepReport) -> iftcl::Result<()> {
+        self.losses.push(r.losses.total);
+        let Some(f) = &self.on_progress else { return Ok(()) };
+        let p = Object::new();
+        let twins = r.losses.twins.map_or(JsValue::NULL, JsValue::from_f64);
+        let fields = [("step", JsValue::from_f64((r.step - self.first) as f64)), ("steps", JsValue::from_f64(self.steps as f64)), ("loss", r.losses.total.into()), ("nce", r.losses.nce.into()), ("twins", twins)];
+        for (k, v) in fields {
+            let _ = Reflect::set(&p, &k.into(), &v);
+        }
+        f.call1(&JsValue::NULL, &p).map(|_| ()).map_err(|e| {
+            let e = js_debug("onProgress", e);
+            self.thrown = Some(e);
+            iftcl::Error::InvalidArgument("onProgress threw".into())
+        })
+    }
 }

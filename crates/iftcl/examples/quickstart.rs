@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use iftcl::eval::cosine;
-use iftcl::index::{SemanticIndex, model_fingerprint};
+use iftcl::cosine;
+use iftcl::index::SemanticIndex;
 use iftcl::train::{TuneOptions, tune};
 use iftcl::{DeviceSpec, SentenceEncoder, device};
 
@@ -43,7 +43,7 @@ fn main() -> iftcl::Result<()> {
 
     // 3. A semantic index: add, search, save.
     let notes = ["My cat sleeps on the sofa.", "Stocks fell sharply on Monday.", "Boil the pasta for ten minutes."];
-    let mut index = SemanticIndex::new(model_fingerprint(&encoder)?, encoder.dim());
+    let mut index = SemanticIndex::new(encoder.fingerprint()?, encoder.dim());
     for (i, (text, vector)) in notes.iter().zip(encoder.embed(&notes)?).enumerate() {
         index.upsert(format!("note-{i}"), text.to_string(), vector)?;
     }
@@ -63,7 +63,7 @@ fn main() -> iftcl::Result<()> {
     let reloaded = SentenceEncoder::load(&out_dir, &selected.device)?;
     let w = reloaded.embed(&pair)?;
     println!("saved to {}; similarity with the tuned model: {:.4}", out_dir.display(), cosine(&w[0], &w[1]));
-    index.rebuild(&reloaded, model_fingerprint(&reloaded)?)?;
+    index.rebuild(&reloaded, reloaded.fingerprint()?)?;
     println!("index embedded again with the tuned model: {} documents", index.len());
     Ok(())
 }

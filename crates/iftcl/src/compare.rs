@@ -59,6 +59,21 @@ pub fn max_abs_diff(x: &[f32], reference: &[f32]) -> Result<f64, NonFinite> {
     Ok(x.iter().zip(reference).map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs()).fold(0.0, f64::max))
 }
 
+/// Relative L2 error ‖x − r‖ / ‖r‖ (‖x − r‖ where ‖r‖ = 0), in f64; an error on the first NaN
+/// or infinity on either side. Unlike 1 − cosine, which is quadratic in the error and lets an
+/// element-wise error of 0.1 % pass a bound of 1e-6, it is linear in the error and sees a
+/// change of scale.
+pub fn rel_l2_err(x: &[f32], reference: &[f32]) -> Result<f64, NonFinite> {
+    check_pair(x, reference)?;
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (a, b) in x.iter().zip(reference) {
+        let (a, b) = (f64::from(*a), f64::from(*b));
+        diff += (a - b) * (a - b);
+        norm += b * b;
+    }
+    Ok(if norm == 0.0 { diff.sqrt() } else { (diff / norm).sqrt() })
+}
+
 /// Relative error of a loss value against a reference: |x − r| / max(|r|, 1). A loss is a
 /// difference of log-sum-exps of logits as large as 1/τ (up to 100), so f32 leaves it an
 /// absolute error of ~1e-6 whatever its size: below 1 the absolute error is the measure.
@@ -138,6 +153,11 @@ mod tests {
         // Norm-wise: the largest difference over the largest reference entry (or the floor).
         assert_eq!(rel_err_tensor(&[1.0, 2.5], &[1.0, 2.0], 0.0), Ok(0.25));
         assert_eq!(rel_err_tensor(&[0.5], &[0.0], 2.0), Ok(0.25));
+        // ‖(3, 4) − (0, 0)‖ = 5 with a zero reference; a 1e-3 change of scale is 1e-3.
+        assert_eq!(rel_l2_err(&[3.0, 4.0], &[0.0, 0.0]), Ok(5.0));
+        let e = rel_l2_err(&[1.001, -2.002], &[1.0, -2.0]).unwrap();
+        assert!((e - 1e-3).abs() < 1e-6, "{e}");
+        assert!(rel_l2_err(&[f32::NAN, 0.0], &[1.0, 2.0]).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::hf_config::{BertConfig, HiddenAct, PoolingMode};
 use crate::error::{Error, Result};
 use crate::model::activation::activation;
-use crate::model::bert::BertModel;
+use crate::model::bert::{BertModel, tiny_config};
 use crate::model::batch::PaddedBatch;
 use crate::model::pooling::{l2_normalize, pool};
 use crate::model::weights::ParamIo;
@@ -225,16 +225,6 @@ async fn op_grads(case: &OpCase, seed: u64, device: &Device) -> Result<Vec<f32>>
         }
     }
     Ok(all)
-}
-
-/// A 2-layer encoder of width 16 (2 heads, feed-forward 32, vocabulary 30), no dropout.
-pub(crate) fn tiny_config() -> BertConfig {
-    serde_json::from_value(serde_json::json!({
-        "vocab_size": 30, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 32, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 16, "layer_norm_eps": 1e-12
-    }))
-    .expect("a valid config")
 }
 
 /// Collects every parameter with its Hugging Face name.

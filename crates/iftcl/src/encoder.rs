@@ -9,35 +9,11 @@ use crate::hf_config::{BertConfig, PoolingConfig, PoolingMode, parse_json};
 use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_bytes, weights_bytes_async};
 use crate::model::st_modules::HeadModule;
 use crate::model::weights::WeightSource;
-use crate::model::{BertModel, encode, l2_normalize, pool};
+use crate::model::{BertModel, Head, encode};
 use crate::tokenize::TextTokenizer;
 
 /// Default batch size for inference.
 pub const DEFAULT_BATCH_SIZE: usize = 64;
-
-/// How the encoder turns token states into a sentence vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Head {
-    /// Pooling over tokens.
-    pub pooling: PoolingMode,
-    /// The modules after pooling (Dense, LayerNorm, a Normalize that is not the last), in order.
-    pub modules: Vec<HeadModule>,
-    /// L2 normalisation at the end (sentence-transformers' last `Normalize` module).
-    pub normalize: bool,
-}
-
-impl Head {
-    /// Sentence vectors of a batch: pooled, through the modules, normalised when asked.
-    pub fn apply(&self, hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
-        let v = self.modules.iter().fold(pool(hidden, mask, self.pooling), |v, m| m.apply(v));
-        if self.normalize { l2_normalize(v) } else { v }
-    }
-
-    /// Width of the sentence vectors for token states `hidden` wide.
-    pub fn width(&self, hidden: usize) -> usize {
-        self.modules.iter().fold(hidden, |w, m| m.spec.out_width(w))
-    }
-}
 
 /// Fails when `tokenizer` (read from `origin`) produces ids beyond the embedding table of
 /// `config`.
@@ -212,14 +188,18 @@ impl SentenceEncoder {
     /// short sentences are not padded to long ones.
     /// The selected prompt ([`Self::with_prompt_name`]) is put before each text.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let ids = match &self.prompt {
+        self.embed_ids(&self.prompted_ids(texts)?)
+    }
+
+    /// Token ids of each text with the selected prompt put before it.
+    fn prompted_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        match &self.prompt {
             Some(prompt) => {
                 let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{t}")).collect();
-                self.tokenize(&prompted.iter().map(String::as_str).collect::<Vec<_>>())?
+                self.tokenize(&prompted.iter().map(String::as_str).collect::<Vec<_>>())
             }
-            None => self.tokenize(texts)?,
-        };
-        self.embed_ids(&ids)
+            None => self.tokenize(texts),
+        }
     }
 
     /// Sentence vectors for already-tokenised inputs, in input order.
@@ -264,12 +244,28 @@ impl SentenceEncoder {
     /// [`Self::embed`] with asynchronous reads: what a browser's WebGPU device needs (it cannot
     /// block on a read). Batches run one after the other.
     pub async fn embed_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let ids = self.tokenize(texts)?;
+        self.embed_async_with(texts, |_, _| async { Ok(()) }).await
+    }
+
+    /// [`Self::embed_async`] that awaits `between(done, total)` before every batch after the
+    /// first (`done` of the `total` inputs embedded so far): a browser gives its event loop a
+    /// turn there and reads its cancel signal; an error from it ends the call with that error.
+    pub async fn embed_async_with<F, Fut>(&self, texts: &[&str], mut between: F) -> Result<Vec<Vec<f32>>>
+    where
+        F: FnMut(usize, usize) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let ids = self.prompted_ids(texts)?;
         let chunks = self.length_sorted_batches(&ids);
         let mut values = Vec::with_capacity(chunks.len());
+        let mut done = 0;
         for chunk in &chunks {
+            if done > 0 {
+                between(done, ids.len()).await?;
+            }
             let data = self.batch_embeddings(&ids, chunk, &self.model).into_data_async().await.map_err(Error::execution)?;
             values.push(data.try_into_vec_as::<f32>().map_err(Error::execution)?);
+            done += chunk.len();
         }
         self.scatter(ids.len(), &chunks, values)
     }

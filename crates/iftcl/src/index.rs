@@ -1,17 +1,17 @@
 //! A semantic index: documents (an id and a text) with their embeddings, searched by cosine
 //! similarity, kept in one JSON file written atomically.
 //!
-//! The index records which model its vectors come from (a [`model_fingerprint`]: a hash of the
-//! weights, the pooling and the prompt), so that a caller that loads another model, or tunes
+//! The index records which model its vectors come from (a [`SentenceEncoder::fingerprint`]: a hash
+//! of the weights, the pooling and the prompt), so that a caller that loads another model, or tunes
 //! this one, knows to re-embed the stored texts ([`SemanticIndex::rebuild`]) rather than compare
 //! vectors of two different models.
 //!
 //! ```no_run
 //! use iftcl::{device, DeviceSpec, SentenceEncoder};
-//! use iftcl::index::{model_fingerprint, SemanticIndex};
+//! use iftcl::index::SemanticIndex;
 //! # fn main() -> iftcl::Result<()> {
 //! let encoder = SentenceEncoder::load("models/all-MiniLM-L6-v2".as_ref(), &device::select(DeviceSpec::Cpu)?.device)?;
-//! let mut index = SemanticIndex::new(model_fingerprint(&encoder)?, encoder.dim());
+//! let mut index = SemanticIndex::new(encoder.fingerprint()?, encoder.dim());
 //! let texts = ["The cat sleeps on the sofa.", "Stocks fell sharply on Monday."];
 //! for (i, (text, vector)) in texts.iter().zip(encoder.embed(&texts)?).enumerate() {
 //!     index.upsert(format!("note-{i}"), text.to_string(), vector)?;
@@ -27,10 +27,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
+use crate::similarity::cosine;
 
 /// Version of the file layout [`SemanticIndex::save`] writes.
 pub const INDEX_FORMAT: u32 = 1;
@@ -64,24 +64,6 @@ pub struct SemanticIndex {
     model: String,
     dim: usize,
     documents: Vec<Document>,
-}
-
-/// Identifies what a model's embeddings depend on: SHA-256 over its weights (the
-/// safetensors bytes it would save), its pooling and normalisation, and its prompt. Two
-/// encoders with the same fingerprint give the same vectors on the same device.
-pub fn model_fingerprint(encoder: &SentenceEncoder) -> Result<String> {
-    let mut hash = Sha256::new();
-    hash.update(encoder.safetensors_bytes()?);
-    hash.update(format!("{:?}", encoder.head).as_bytes());
-    hash.update(encoder.prompt().unwrap_or("").as_bytes());
-    let digest = hash.finalize();
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn cosine_with(query: &[f32], query_norm: f32, v: &[f32]) -> f32 {
-    let dot: f32 = query.iter().zip(v).map(|(a, b)| a * b).sum();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (query_norm * norm).max(1e-12)
 }
 
 impl SemanticIndex {
@@ -166,8 +148,7 @@ impl SemanticIndex {
             return Err(Error::InvalidArgument("k must be at least 1".into()));
         }
         self.check_vector("the query vector", query)?;
-        let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let mut scored: Vec<(usize, f32)> = self.documents.iter().enumerate().map(|(i, d)| (i, cosine_with(query, norm, &d.vector))).collect();
+        let mut scored: Vec<(usize, f32)> = self.documents.iter().enumerate().map(|(i, d)| (i, cosine(query, &d.vector) as f32)).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(scored
             .into_iter()

@@ -66,7 +66,14 @@ mod tests {
         hidden_size: usize,
         pad_token_id: u32,
         #[serde(default)]
-        act: Option<crate::hf_config::HiddenAct>,
+        act: Option<Act>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Act {
+        Gelu,
+        Relu,
     }
 
     #[test]

@@ -9,14 +9,14 @@
 //! - [`train`]: the IFTCL trainer ([`train::train`]) and in-memory fine-tuning
 //!   ([`train::FineTuner`]).
 //! - [`index`]: a semantic index (documents, embeddings, top-k search) saved atomically.
-//! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
+//! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100; [`similarity`]: cosine.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
 //! - [`atomic`]: files and folders written atomically (temporary name, then rename);
 //!   [`inputs`]: no output over an input.
 //!
 //! ```no_run
-//! use iftcl::{DeviceSpec, SentenceEncoder, device, eval::cosine};
+//! use iftcl::{DeviceSpec, SentenceEncoder, cosine, device};
 //! # fn main() -> iftcl::Result<()> {
 //! let selected = device::select(DeviceSpec::Cpu)?;
 //! let encoder = SentenceEncoder::load("models/all-MiniLM-L6-v2".as_ref(), &selected.device)?;
@@ -35,6 +35,7 @@ pub mod diagnose;
 pub mod encoder;
 pub mod error;
 pub mod eval;
+mod fingerprint;
 pub mod hash;
 pub mod hf_config;
 #[cfg(not(target_family = "wasm"))]
@@ -44,11 +45,15 @@ pub mod inputs;
 mod json;
 pub mod model;
 mod random_encoder;
+pub mod similarity;
+#[cfg(test)]
+mod test_fixtures;
 pub mod tokenize;
 pub mod train;
 
 pub use burn;
 pub use device::{DeviceSpec, SelectedDevice};
-pub use encoder::{Head, SentenceEncoder};
+pub use encoder::SentenceEncoder;
 pub use error::{Error, Result};
-pub use model::{ModelFiles, RawModelFiles};
+pub use model::{Head, ModelFiles, RawModelFiles};
+pub use similarity::cosine;

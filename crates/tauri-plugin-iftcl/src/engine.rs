@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
-use iftcl::index::{SemanticIndex, model_fingerprint};
+use iftcl::index::SemanticIndex;
 use iftcl::train::{TuneOptions, TuneProgress, tune};
 use iftcl::{DeviceSpec, SentenceEncoder, device};
 
@@ -22,7 +22,7 @@ pub const INDEX_FILE: &str = "semantic-index.json";
 pub struct Loaded {
     /// The encoder.
     pub encoder: SentenceEncoder,
-    /// [`model_fingerprint`] of it.
+    /// [`iftcl::SentenceEncoder::fingerprint`] of it.
     pub fingerprint: String,
     /// What it was loaded from, and whether it was tuned since.
     pub info: ModelInfo,
@@ -97,7 +97,7 @@ impl Engine {
         };
         let selected = device::select(spec)?;
         let encoder = SentenceEncoder::load(dir, &selected.device)?;
-        let fingerprint = model_fingerprint(&encoder)?;
+        let fingerprint = encoder.fingerprint()?;
         let info = ModelInfo {
             source: dir.display().to_string(),
             dim: encoder.dim(),
@@ -155,14 +155,14 @@ impl Engine {
     /// Cosine similarity of two texts.
     pub fn similarity(&self, a: &str, b: &str) -> Result<f64> {
         let v = self.model()?.encoder.embed(&[a, b])?;
-        Ok(iftcl::eval::cosine(&v[0], &v[1]))
+        Ok(iftcl::cosine(&v[0], &v[1]))
     }
 
     /// The matrix of cosine similarities of `texts` (row i, column j: text i with text j).
     pub fn similarity_matrix(&self, texts: &[String]) -> Result<Vec<Vec<f64>>> {
         let refs = non_empty("similarityMatrix", texts)?;
         let v = self.model()?.encoder.embed(&refs)?;
-        Ok(v.iter().map(|a| v.iter().map(|b| iftcl::eval::cosine(a, b)).collect()).collect())
+        Ok(v.iter().map(|a| v.iter().map(|b| iftcl::cosine(a, b)).collect()).collect())
     }
 
     /// Runs `change` on a copy of the index, saves the copy, then keeps it: a failed save leaves
@@ -246,7 +246,7 @@ impl Engine {
         };
         let start = Instant::now();
         let out = tune(&model.encoder, sentences, options, &cancel, on_step).map_err(Error::from).and_then(|tuned| {
-            let fingerprint = model_fingerprint(&tuned.encoder)?;
+            let fingerprint = tuned.encoder.fingerprint()?;
             let info = ModelInfo { tuned_steps: model.info.tuned_steps + tuned.losses.len(), fingerprint: fingerprint.clone(), ..model.info.clone() };
             let loaded = Arc::new(Loaded { encoder: tuned.encoder, fingerprint, info });
             let change = self.align_index(&loaded)?;

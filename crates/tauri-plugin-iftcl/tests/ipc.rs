@@ -139,13 +139,19 @@ fn commands_answer_through_ipc() {
     let reference: Vec<f64> = g["embeddings"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     let cos = row.iter().zip(&reference).map(|(a, b)| a * b).sum::<f64>() / row.iter().map(|a| a * a).sum::<f64>().sqrt();
     assert!(cos > 0.9999, "embedding of golden sentence 0: cosine {cos} to PyTorch's");
-    let m = t.ok("similarity_matrix", json!({ "texts": ["a cat", "a dog", "stocks fell"] }));
+    // Each entry off the diagonal is the pair's own `similarity`, and the model ranks a cat
+    // nearer a kitten than the stock market (a wrong or untrained model does not).
+    let texts = ["A cat sits on the mat.", "A kitten rests on a rug.", "Stock prices fell sharply today."];
+    let m = t.ok("similarity_matrix", json!({ "texts": texts }));
+    let at = |i: usize, j: usize| m[i][j].as_f64().unwrap();
     for i in 0..3 {
-        assert!((m[i][i].as_f64().unwrap() - 1.0).abs() < 1e-5);
-        for j in 0..3 {
-            assert_eq!(m[i][j], m[j][i]);
+        assert!((at(i, i) - 1.0).abs() < 1e-5);
+        for j in (i + 1)..3 {
+            let pair = t.ok("similarity", json!({ "a": texts[i], "b": texts[j] })).as_f64().unwrap();
+            assert!((at(i, j) - pair).abs() < 1e-5 && (at(j, i) - pair).abs() < 1e-5, "matrix [{i}][{j}] {} vs similarity {pair}", at(i, j));
         }
     }
+    assert!(at(0, 1) > at(0, 2) + 0.3 && at(0, 1) > at(1, 2) + 0.3, "cat~kitten {} vs cat~stocks {}, kitten~stocks {}", at(0, 1), at(0, 2), at(1, 2));
     let d = t.ok("devices", json!({}));
     assert_eq!(d["current"], "cpu (burn flex)");
     assert!(d["auto"].is_string() && d["adapters"].is_array(), "{d}");
@@ -317,7 +323,7 @@ fn fine_tune_reports_progress_keeps_weights_when_cancelled_and_saves() {
     let cpu = iftcl::device::select(iftcl::DeviceSpec::Cpu).unwrap();
     let reloaded = iftcl::SentenceEncoder::load(&out_dir, &cpu.device).unwrap();
     let v = reloaded.embed(&[g["sentences"][0].as_str().unwrap(), g["sentences"][1].as_str().unwrap()]).unwrap();
-    let s2 = iftcl::eval::cosine(&v[0], &v[1]);
+    let s2 = iftcl::cosine(&v[0], &v[1]);
     assert!((s2 - s1).abs() < 1e-6, "saved model {s2}, plugin {s1}");
     assert_eq!(t.err("save_model", json!({ "path": out_dir })).0, "invalidInput", "no overwrite without asking");
     t.ok("save_model", json!({ "path": out_dir, "overwrite": true }));

@@ -1,7 +1,6 @@
 //! `iftcl similarity`: cosine similarity of two sentences, or the matrix of more.
 
 use anyhow::Result;
-use iftcl::eval;
 
 use crate::args::ModelArgs;
 use crate::outln;
@@ -26,7 +25,7 @@ pub fn run(args: SimilarityArgs) -> Result<()> {
     let v = encoder.embed(&texts)?;
     let n = v.len();
     let mut out = crate::stdout::stdout();
-    let m: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| eval::cosine(&v[i], &v[j])).collect()).collect();
+    let m: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| iftcl::cosine(&v[i], &v[j])).collect()).collect();
     if args.json {
         let json = if n == 2 { serde_json::json!({ "cosine": m[0][1] }) } else { serde_json::json!({ "sentences": texts, "matrix": m }) };
         outln!(out, "{json}")?;

@@ -3,4 +3,4 @@
 pub mod spearman;
 pub mod sts;
 
-pub use sts::{Pair, TEST_TASKS, Task, TaskScore, cosine, default_sts_dir, evaluate, load_task};
+pub use sts::{Pair, TEST_TASKS, Task, TaskScore, default_sts_dir, evaluate, load_task};

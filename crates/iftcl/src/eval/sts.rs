@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::spearman::spearman;
 use crate::error::{Error, Result};
+use crate::similarity::cosine;
 
 /// One scored sentence pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -241,17 +242,6 @@ where
     Ok(out)
 }
 
-/// Cosine similarity of two vectors (0 when either is zero).
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        dot += *x as f64 * *y as f64;
-        na += *x as f64 * *x as f64;
-        nb += *y as f64 * *y as f64;
-    }
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,9 +320,4 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn cosine_of_orthogonal_is_zero() {
-        assert_eq!(cosine(&[1.0, 0.0], &[0.0, 2.0]), 0.0);
-        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-12);
-    }
 }

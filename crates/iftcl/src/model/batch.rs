@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::BertModel;
-use crate::encoder::Head;
+use super::Head;
 
 /// A batch of token-id lists padded to its longest: what [`BertModel::forward`] takes.
 #[derive(Debug, Clone)]

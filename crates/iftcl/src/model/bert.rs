@@ -203,6 +203,16 @@ impl BertLayer {
     }
 }
 
+/// A 2-layer encoder of width 16 (2 heads, feed-forward 32, vocabulary 30), no dropout.
+pub(crate) fn tiny_config() -> BertConfig {
+    serde_json::from_value(serde_json::json!({
+        "vocab_size": 30, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 32, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 16, "layer_norm_eps": 1e-12
+    }))
+    .expect("a valid config")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,7 +236,7 @@ mod tests {
     #[test]
     fn packed_rows_give_the_same_token_states_and_zeros_at_padding() {
         let device = Device::flex();
-        let model = BertModel::init(&crate::diagnose::tiny_config(), &device);
+        let model = BertModel::init(&tiny_config(), &device);
         let b = batch(&device);
         let packed = vals(model.forward_rows(&b, true));
         let full = vals(model.forward_rows(&b, false));
@@ -249,7 +259,7 @@ mod tests {
     #[test]
     fn packed_rows_give_the_same_gradients() {
         let device = Device::flex().autodiff();
-        let start = BertModel::init(&crate::diagnose::tiny_config(), &Device::flex());
+        let start = BertModel::init(&tiny_config(), &Device::flex());
         let grads = |pack: bool| {
             let model = start.clone().train().fork(&device).set_require_grad(true).train();
             let b = batch(&device);

@@ -5,8 +5,9 @@
 //!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
-//! - [`pooling`]: token states to one vector per sentence; [`st_modules`]: the
-//!   sentence-transformers modules after it (Dense, LayerNorm, Normalize).
+//! - [`pooling`]: token states to one vector per sentence; [`head`]: pooling and
+//!   normalisation as a model folder configures them, with the sentence-transformers modules
+//!   after pooling ([`st_modules`]: Dense, LayerNorm, Normalize).
 //! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
 
 pub mod activation;
@@ -15,6 +16,7 @@ pub mod bert;
 pub mod dropout;
 pub mod folder;
 pub mod gelu;
+pub mod head;
 pub mod op_path;
 pub mod pooling;
 pub mod st_modules;
@@ -24,6 +26,7 @@ pub(crate) mod weights;
 
 pub use batch::{PaddedBatch, encode, encode_grouped, pad_batch};
 pub use bert::BertModel;
+pub use head::Head;
 pub use folder::{COMPANION_FILES, FolderContents, FolderExtras, ModelFiles, RawModelFiles};
 pub use op_path::OpPath;
 pub use pooling::{l2_normalize, pool};

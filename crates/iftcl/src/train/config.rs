@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::augment::AugmentConfig;
 use super::fused::FusedLoss;
 use super::objective::{LossKind, Objective};
-use super::twins_loss::TwinsForm;
+use super::twins_form::TwinsForm;
 use crate::error::{Error, Result};
 
 /// Queue capacity used by `--loss twins` when `queue_size` is not given.

@@ -7,7 +7,18 @@ use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordu64;
 use plotters::prelude::*;
 
-use super::metrics::LossPoint;
+/// One logged step's loss and its terms, as the curves plot them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossPoint {
+    /// Steps completed.
+    pub step: u64,
+    /// L.
+    pub total: f64,
+    /// L_nce.
+    pub nce: f64,
+    /// L_twins (absent for `infonce`).
+    pub twins: Option<f64>,
+}
 
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 

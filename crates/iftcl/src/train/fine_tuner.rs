@@ -1,5 +1,5 @@
 //! [`FineTuner`]: a model in training with its optimizer and queue, and the one IFTCL training
-//! step that `iftcl train`, `bench train` and the browser's `fineTune` all run. It reads top
+//! step that every front end runs (through [`super::driver::run_steps`]). It reads top
 //! to bottom in the phases of a step: random streams, views, forward, loss, backward,
 //! optimizer step, queue update.
 
@@ -13,11 +13,11 @@ use super::augment::{AugmentConfig, augment};
 use super::config::TrainConfig;
 use super::hippocampus::{Hippocampus, QueueState};
 use super::objective::{LossParts, Objective};
-use crate::encoder::{Head, SentenceEncoder};
+use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
 use crate::hash::mix;
 use crate::hf_config::BertConfig;
-use crate::model::{BertModel, FolderExtras};
+use crate::model::{BertModel, FolderExtras, Head};
 use crate::model::dropout::seed_dropout;
 use crate::model::encode_grouped;
 use crate::tokenize::TextTokenizer;
@@ -51,8 +51,8 @@ pub struct FineTuner {
     step: u64,
 }
 
-/// One step's loss tensors (`[1]` each, not yet read: read them with [`Self::read`] or, on a
-/// browser's WebGPU device, asynchronously with `into_data_async`).
+/// One step's loss tensors (`[1]` each, not yet read: [`super::driver::read_losses`] reads them
+/// in one go).
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
     /// L.
@@ -80,17 +80,6 @@ pub struct StepLosses {
 pub(crate) fn scalar(t: Tensor<1>) -> Result<f64> {
     let v = t.try_into_vec_as::<f32>().map_err(Error::execution)?;
     v.first().map(|&x| f64::from(x)).ok_or_else(|| Error::Execution("an empty loss tensor".into()))
-}
-
-impl StepOutcome {
-    /// Reads the losses (blocks until the step has run on the device).
-    pub fn read(&self) -> Result<StepLosses> {
-        Ok(StepLosses {
-            total: scalar(self.total.clone())?,
-            nce: scalar(self.nce.clone())?,
-            twins: self.twins.clone().map(scalar).transpose()?,
-        })
-    }
 }
 
 impl std::fmt::Debug for FineTuner {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::curves::{self, LossPoint};
 use crate::error::{Error, Result};
 
 /// One logged training step.
@@ -87,19 +88,6 @@ pub struct MetricsLog {
     evals: Vec<(u64, f64)>,
 }
 
-/// One logged step's loss and its terms, as the curves plot them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LossPoint {
-    /// Steps completed.
-    pub step: u64,
-    /// L.
-    pub total: f64,
-    /// L_nce.
-    pub nce: f64,
-    /// L_twins (absent for `infonce`).
-    pub twins: Option<f64>,
-}
-
 /// The `step` field of a metrics record, for messages.
 fn step_of<T: Serialize>(data: &T) -> String {
     serde_json::to_value(data).ok().and_then(|v| v["step"].as_u64()).map_or_else(|| "?".into(), |s| s.to_string())
@@ -170,6 +158,6 @@ impl MetricsLog {
 
     /// Redraws `curves.svg`: the training loss and its terms, STS-B dev from step 0.
     pub fn write_curves(&self) -> Result<()> {
-        super::curves::draw(&self.curves, &self.losses, &self.evals).map_err(|e| Error::Execution(format!("drawing {}: {e}", self.curves.display())))
+        curves::draw(&self.curves, &self.losses, &self.evals).map_err(|e| Error::Execution(format!("drawing {}: {e}", self.curves.display())))
     }
 }

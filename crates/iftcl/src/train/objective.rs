@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::fused::{MaskedQueue, fused_terms};
 use super::hippocampus::Hippocampus;
 use super::info_nce::info_nce;
-use super::twins_loss::{TwinsForm, twins_loss};
+use super::twins_form::TwinsForm;
+use super::twins_loss::twins_loss;
 
 /// Which objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::twins_loss::TwinsForm;
+use super::twins_form::TwinsForm;
 
 /// Hand-made embeddings: anchors, identical and fraternal twins `[n, d]`, queue `[k, d]`.
 #[derive(Debug, Clone)]

@@ -1,13 +1,16 @@
-//! `iftcl train`: set-up (output folder, resume, corpus, device, model), then a loop over the
-//! same step the [`FineTuner`] runs, with logging, evaluation and checkpoints around it.
+//! `iftcl train`: set-up (output folder, resume, corpus, device, model), then the steps of
+//! [`run_steps`] (the loop every front end shares) with logging, evaluation and checkpoints
+//! after each.
 
 use std::path::Path;
-use std::time::Instant;
+
+use web_time::Instant;
 
 use super::checkpoint::{STATE_FILE, TrainerState, load_resume};
 use super::checkpointer::Checkpointer;
 use super::config::TrainConfig;
 use super::data::Corpus;
+use super::driver::{Batches, Ended, Schedule, StepHooks, StepReport, run_steps};
 use super::fine_tuner::FineTuner;
 use super::metrics::{EvalMetrics, MetricsLog, StepMetrics, TrainObserver, TrainSummary};
 use super::out_dir::OutputFolder;
@@ -16,20 +19,6 @@ use crate::device::{self, DeviceSpec};
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
 use crate::eval::{self, Task};
-
-/// Learning rate at `step` (0-based): linear warm-up over `warmup` steps, then linear decay to 0.
-pub fn learning_rate(peak: f64, step: u64, total: u64, warmup: u64) -> f64 {
-    if step < warmup {
-        peak * (step + 1) as f64 / warmup as f64
-    } else {
-        peak * (total - step) as f64 / (total - warmup).max(1) as f64
-    }
-}
-
-/// Fault injection for tests: `IFTCL_FAULT_<what>=k` is set for step k.
-fn fault_at(what: &str, step: u64) -> bool {
-    std::env::var(format!("IFTCL_FAULT_{what}")).ok().and_then(|v| v.parse::<u64>().ok()) == Some(step)
-}
 
 /// Trains per `config`, resuming from `resume` (a checkpoint folder) when given.
 ///
@@ -138,85 +127,29 @@ pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn Trai
         log.eval(&e)?;
         observer.on_eval(&e);
     }
-    let t0 = Instant::now();
-    let mut history = Vec::new();
-    let mut last_loss = f64::NAN;
-    let n = config.batch_size;
 
-    while state.step < total_steps {
-        let step = state.step;
-        let t_step = Instant::now();
-
-        // --- batch: its position in the corpus derives from (seed, step) ---------------------
-        let epoch = step / per_epoch;
-        let indices = corpus.batch_indices(config.seed, epoch, (step % per_epoch) as usize, n);
-        let texts = corpus.read(&indices)?;
-
-        // --- the step (shared with `bench train` and the browser's fine-tune) -----------------
-        let lr = learning_rate(config.lr, step, total_steps, warmup);
-        let outcome = tuner.step(&texts, lr)?;
-        // A CPU-GPU sync point: the loss is read every step to catch NaN before it is saved.
-        let mut losses = outcome.read()?;
-        // Tests of the NaN guard: `IFTCL_FAULT_NAN_AT_STEP=k` turns the loss of step k into NaN.
-        if fault_at("NAN_AT_STEP", step + 1) {
-            losses.total = f64::NAN;
-        }
-        if !losses.total.is_finite() {
-            return Err(checkpoints.stop(step + 1, lr, &format!("the loss became {}", losses.total)));
-        }
-        state.step += 1;
-        last_loss = losses.total;
-
-        // --- log ----------------------------------------------------------------------------
-        let m = StepMetrics {
-            step: state.step,
-            total_steps,
-            loss: losses.total,
-            nce: losses.nce,
-            twins: losses.twins,
-            lr,
-            queue_used: outcome.queue_used,
-            sentences_per_s: n as f64 / t_step.elapsed().as_secs_f64(),
-            elapsed_s: t0.elapsed().as_secs_f64(),
-        };
-        if state.step % config.log_every.max(1) == 0 || state.step == total_steps {
-            log.step(&m)?;
-        }
-        observer.on_step(&m);
-        history.push(m);
-
-        // --- eval + checkpoint: only from a sound model ----------------------------------------
-        let boundary = config.eval_every > 0 && state.step % config.eval_every == 0;
-        if boundary || state.step == total_steps {
-            if let Some(why) = checkpoints.unsound(&tuner, &texts)? {
-                return Err(checkpoints.stop(state.step, lr, &why));
-            }
-            // Without evaluation (in this run and before its resume) the last model is the best
-            // known: best/ is written with every checkpoint, before last/, so that both are this
-            // run's from its first checkpoint on and a kill between them leaves a resumable state.
-            let mut best = dev_task.is_none() && state.best_dev.is_none();
-            if let Some(task) = &dev_task {
-                let enc = tuner.encoder();
-                let score = eval::evaluate(std::slice::from_ref(task), |s| enc.embed(s))?[0].spearman;
-                best = state.best_dev.is_none_or(|(b, _)| score > b);
-                if best {
-                    state.best_dev = Some((score, state.step));
-                }
-                let e = EvalMetrics { step: state.step, stsb_dev: score, best };
-                log.eval(&e)?;
-                observer.on_eval(&e);
-            }
-            checkpoints.write(&tuner, &config, &state, best, true)?;
-            observer.on_checkpoint(&checkpoints.last_dir);
-            log.write_curves()?;
-        }
-        // Tests of resume: `IFTCL_FAULT_ABORT_AFTER_STEP=k` ends the process abruptly (no
-        // unwinding, no flush: as a kill would) once step k is done, at the same point every
-        // time.
-        if fault_at("ABORT_AFTER_STEP", state.step) {
-            std::process::abort();
-        }
+    // --- the steps: the loop every front end shares, with logging, evaluation and checkpoints
+    // after each step ----------------------------------------------------------------------------
+    let batches = Batches::Corpus { corpus: &corpus, seed: config.seed, batch: config.batch_size };
+    let schedule = Schedule::WarmupLinear { peak: config.lr, total: total_steps, warmup };
+    let mut around = AroundSteps {
+        config: &config,
+        total_steps,
+        state,
+        log,
+        checkpoints,
+        observer,
+        dev_task: dev_task.as_ref(),
+        started: Instant::now(),
+        history: Vec::new(),
+        last_loss: f64::NAN,
+    };
+    match pollster::block_on(run_steps(&mut tuner, &batches, &schedule, total_steps, &mut around))? {
+        Ended::Completed => {}
+        Ended::Diverged { step, lr, what } => return Err(around.checkpoints.stop(step, lr, &what)),
+        Ended::Cancelled { done } => return Err(Error::Cancelled(format!("after {done} steps"))),
     }
+    let AroundSteps { state, checkpoints, history, last_loss, .. } = around;
     drop(folder);
     let Checkpointer { last_dir, best_dir, .. } = checkpoints;
     Ok(TrainSummary { steps: state.step, last_loss, best_dev: state.best_dev, last_dir, best_dir, history })
@@ -225,4 +158,117 @@ pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn Trai
 /// The step of the checkpoint in `dir`, if there is a readable one.
 fn checkpoint_step(dir: &Path) -> Option<u64> {
     crate::hf_config::read_json::<TrainerState>(&dir.join(STATE_FILE)).ok().map(|s| s.step)
+}
+
+/// What `iftcl train` does after each step: log it, tell the observer, and at evaluation
+/// boundaries (and after the last step) evaluate and write checkpoints, only from a sound model.
+struct AroundSteps<'a> {
+    config: &'a TrainConfig,
+    total_steps: u64,
+    state: TrainerState,
+    log: MetricsLog,
+    checkpoints: Checkpointer,
+    observer: &'a mut dyn TrainObserver,
+    dev_task: Option<&'a Task>,
+    started: Instant,
+    history: Vec<StepMetrics>,
+    last_loss: f64,
+}
+
+impl StepHooks for AroundSteps<'_> {
+    async fn proceed(&mut self, _step: u64) -> bool {
+        true
+    }
+
+    fn after_step(&mut self, tuner: &FineTuner, texts: &[String], r: &StepReport) -> Result<()> {
+        let (config, total_steps) = (self.config, self.total_steps);
+        self.state.step = r.step;
+        self.last_loss = r.losses.total;
+
+        // --- log ------------------------------------------------------------------------------
+        let m = StepMetrics {
+            step: r.step,
+            total_steps,
+            loss: r.losses.total,
+            nce: r.losses.nce,
+            twins: r.losses.twins,
+            lr: r.lr,
+            queue_used: r.queue_used,
+            sentences_per_s: config.batch_size as f64 / r.seconds,
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        };
+        if r.step % config.log_every.max(1) == 0 || r.step == total_steps {
+            self.log.step(&m)?;
+        }
+        self.observer.on_step(&m);
+        self.history.push(m);
+
+        // --- eval + checkpoint: only from a sound model ----------------------------------------
+        let boundary = config.eval_every > 0 && r.step % config.eval_every == 0;
+        if boundary || r.step == total_steps {
+            if let Some(why) = self.checkpoints.unsound(tuner, texts)? {
+                return Err(self.checkpoints.stop(r.step, r.lr, &why));
+            }
+            // Without evaluation (in this run and before its resume) the last model is the best
+            // known: best/ is written with every checkpoint, before last/, so that both are this
+            // run's from its first checkpoint on and a kill between them leaves a resumable state.
+            let mut best = self.dev_task.is_none() && self.state.best_dev.is_none();
+            if let Some(task) = self.dev_task {
+                let enc = tuner.encoder();
+                let score = eval::evaluate(std::slice::from_ref(task), |s| enc.embed(s))?[0].spearman;
+                best = self.state.best_dev.is_none_or(|(b, _)| score > b);
+                if best {
+                    self.state.best_dev = Some((score, r.step));
+                }
+                let e = EvalMetrics { step: r.step, stsb_dev: score, best };
+                self.log.eval(&e)?;
+                self.observer.on_eval(&e);
+            }
+            self.checkpoints.write(tuner, config, &self.state, best, true)?;
+            self.observer.on_checkpoint(&self.checkpoints.last_dir);
+            self.log.write_curves()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::cpu_device;
+    use crate::test_fixtures::{Scratch, sentences, tiny_model_dir};
+    use crate::train::Quiet;
+    use crate::train::driver::fault;
+
+    #[test]
+    fn a_nan_loss_stops_the_run_with_the_last_good_checkpoint_intact() {
+        let t = Scratch::new("nan");
+        let corpus = t.0.join("corpus.txt");
+        std::fs::write(&corpus, sentences(40).join("\n")).unwrap();
+        let out = t.0.join("out");
+        let config = TrainConfig {
+            model: tiny_model_dir("bert-cls-normalize"),
+            corpus,
+            out: out.clone(),
+            device: "cpu".into(),
+            batch_size: 4,
+            max_len: 16,
+            max_steps: Some(8),
+            eval_every: 2,
+            seed: 7,
+            queue_size: Some(16),
+            ..TrainConfig::default()
+        };
+        fault::nan_at_step(Some(5));
+        let result = train(config, None, &mut Quiet);
+        fault::nan_at_step(None);
+        let e = result.expect_err("a NaN loss stops the run").to_string();
+        let newest = format!("the newest good checkpoint is {} (step 4), intact", out.join("last").display());
+        assert!(e.contains("the loss became NaN at step 5 (lr 5.000e-6)") && e.contains(&newest), "{e}");
+        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("last/trainer_state.json")).unwrap()).unwrap();
+        assert_eq!(state["step"], 4, "the checkpoint of step 4 is the last one written");
+        SentenceEncoder::load(&out.join("last"), &cpu_device().device).expect("the last checkpoint loads");
+        let steps = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().filter(|l| l.contains("\"kind\":\"step\"")).count();
+        assert_eq!(steps, 4, "steps 1..4 are logged, the NaN step is not");
+    }
 }

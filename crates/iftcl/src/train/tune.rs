@@ -1,12 +1,14 @@
 //! [`tune`]: a few IFTCL steps on sentences held in memory, for apps that fine-tune on their
 //! user's own text (the Tauri plugin, the library example). Progress after every step,
 //! cancellation between steps, and the caller's encoder is never touched: the tuned weights
-//! come back as a new encoder only when every step ran and the weights are finite.
+//! come back as a new encoder only when every step ran and the weights are finite. The loop is
+//! [`run_steps`], the one every front end runs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use super::config::TrainConfig;
-use super::fine_tuner::{FineTuner, scalar};
+use super::driver::{Batches, Ended, Flagged, Schedule, StepReport, run_steps};
+use super::fine_tuner::FineTuner;
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
 
@@ -57,9 +59,11 @@ pub struct Tuned {
 }
 
 /// Runs `options.steps` IFTCL steps from `encoder`'s weights on `sentences` (taken in order,
-/// `batch_size` at a time, wrapping around), calling `on_step` after each. Checks `cancel`
-/// before every step: once set, stops with [`Error::Cancelled`]. A loss or weight that is not
-/// finite stops with [`Error::Diverged`]. `encoder` is unchanged whatever happens.
+/// `batch_size` at a time, wrapping around: [`Batches::Cycle`]), calling `on_step` after each.
+/// Checks `cancel` before every step: once set, stops with [`Error::Cancelled`]. A loss or
+/// weight that is not finite stops with [`Error::Diverged`]. All or nothing: `encoder` is never
+/// changed, and the tuned weights come back only when every step ran and they are finite; a
+/// cancelled or failed call keeps nothing of its steps.
 pub fn tune(encoder: &SentenceEncoder, sentences: &[String], options: &TuneOptions, cancel: &AtomicBool, mut on_step: impl FnMut(&TuneProgress)) -> Result<Tuned> {
     if sentences.len() < 2 {
         return Err(Error::InvalidArgument(format!("fine-tuning needs at least 2 sentences (in-batch negatives), got {}", sentences.len())));
@@ -77,23 +81,78 @@ pub fn tune(encoder: &SentenceEncoder, sentences: &[String], options: &TuneOptio
     let settings = TrainConfig { batch_size: batch, lr: options.lr, seed: options.seed, ..options.recipe.clone() };
     let mut tuner = FineTuner::new(encoder, settings)?;
     let mut losses = Vec::with_capacity(options.steps);
-    for k in 0..options.steps {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled(format!("after {k} of {} steps; the weights are those of before the call", options.steps)));
-        }
-        let start = k * batch % sentences.len();
-        let texts: Vec<String> = (0..batch).map(|i| sentences[(start + i) % sentences.len()].clone()).collect();
-        let step = tuner.step(&texts, options.lr)?.read()?;
-        if !step.total.is_finite() {
-            return Err(Error::Diverged(format!("the loss became {} at step {}; the weights are those of before the call", step.total, k + 1)));
-        }
-        losses.push(step.total);
-        on_step(&TuneProgress { step: k + 1, steps: options.steps, loss: step.total, nce: step.nce, twins: step.twins });
+    let steps = options.steps;
+    let mut hooks = Flagged {
+        cancel,
+        on_step: |r: &StepReport| {
+            losses.push(r.losses.total);
+            on_step(&TuneProgress { step: r.step as usize, steps, loss: r.losses.total, nce: r.losses.nce, twins: r.losses.twins });
+            Ok(())
+        },
+    };
+    let batches = Batches::Cycle { sentences, batch };
+    let ended = pollster::block_on(run_steps(&mut tuner, &batches, &Schedule::Constant(options.lr), steps as u64, &mut hooks))?;
+    match ended {
+        Ended::Completed => Ok(Tuned { encoder: tuner.encoder(), losses }),
+        Ended::Cancelled { done } => Err(Error::Cancelled(format!("after {done} of {steps} steps; the weights are those of before the call"))),
+        Ended::Diverged { step, what, .. } => Err(Error::Diverged(format!("{what} at step {step}; the weights are those of before the call"))),
     }
-    // A device with broken gradients can leave NaN weights behind a finite loss.
-    let sum = scalar(tuner.weights_abs_sum())?;
-    if !sum.is_finite() {
-        return Err(Error::Diverged(format!("the weights became {sum} after {} steps; the weights are those of before the call", options.steps)));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::test_fixtures::{sentences, tiny_encoder};
+    use crate::train::driver::fault;
+
+    fn options(steps: usize) -> TuneOptions {
+        TuneOptions { steps, batch_size: 4, lr: 1e-3, seed: 3, recipe: TrainConfig { max_len: 16, queue_size: Some(8), ..TrainConfig::default() } }
     }
-    Ok(Tuned { encoder: tuner.encoder(), losses })
+
+    #[test]
+    fn a_completed_tune_reports_every_step_and_moves_the_weights() {
+        let encoder = tiny_encoder();
+        let texts = sentences(10);
+        let before = encoder.embed(&[texts[0].as_str()]).unwrap();
+        let mut seen = Vec::new();
+        let tuned = tune(&encoder, &texts, &options(3), &AtomicBool::new(false), |p| seen.push((p.step, p.steps, p.twins.is_some()))).unwrap();
+        assert_eq!(seen, vec![(1, 3, true), (2, 3, true), (3, 3, true)]);
+        assert_eq!(tuned.losses.len(), 3);
+        assert!(tuned.losses.iter().all(|l| l.is_finite() && *l > 0.0), "{:?}", tuned.losses);
+        let after = tuned.encoder.embed(&[texts[0].as_str()]).unwrap();
+        let moved = crate::compare::max_abs_diff(&after[0], &before[0]).unwrap();
+        assert!(moved > 1e-4, "3 steps at lr 1e-3 moved the embedding by only {moved:e}");
+        // The caller's encoder is untouched.
+        assert_eq!(encoder.embed(&[texts[0].as_str()]).unwrap(), before);
+    }
+
+    #[test]
+    fn a_cancelled_tune_keeps_nothing() {
+        let encoder = tiny_encoder();
+        let texts = sentences(10);
+        let before = encoder.embed(&[texts[0].as_str()]).unwrap();
+        let cancel = AtomicBool::new(false);
+        let mut steps_seen = 0;
+        let e = tune(&encoder, &texts, &options(5), &cancel, |p| {
+            steps_seen = p.step;
+            cancel.store(true, Ordering::Relaxed);
+        })
+        .expect_err("a cancelled tune gives back no encoder");
+        assert_eq!(steps_seen, 1, "the flag is read before every step");
+        assert!(matches!(e, Error::Cancelled(_)), "{e}");
+        assert_eq!(e.to_string(), "cancelled after 1 of 5 steps; the weights are those of before the call");
+        assert_eq!(encoder.embed(&[texts[0].as_str()]).unwrap(), before);
+    }
+
+    #[test]
+    fn a_diverged_tune_keeps_nothing() {
+        let encoder = tiny_encoder();
+        fault::nan_at_step(Some(2));
+        let result = tune(&encoder, &sentences(10), &options(4), &AtomicBool::new(false), |_| {});
+        fault::nan_at_step(None);
+        let e = result.expect_err("a NaN loss stops the tune");
+        assert_eq!(e.to_string(), "the loss became NaN at step 2; the weights are those of before the call");
+    }
 }

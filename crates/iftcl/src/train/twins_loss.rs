@@ -4,32 +4,9 @@
 //! - pull:      L = 1/N Σ_i max(0, target_i − s(a_i,f_i))²  (never pushes a twin away)
 //! - two-sided: L = 1/N Σ_i (s(a_i,f_i) − target_i)²
 
-use std::str::FromStr;
-
 use burn::tensor::Tensor;
-use serde::{Deserialize, Serialize};
 
-/// Which form of the Twins Loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum TwinsForm {
-    /// Pull the fraternal twin up to its target, never push it away.
-    #[default]
-    Pull,
-    /// Squared distance to the target from both sides.
-    TwoSided,
-}
-
-impl FromStr for TwinsForm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "pull" => Ok(TwinsForm::Pull),
-            "two-sided" => Ok(TwinsForm::TwoSided),
-            other => Err(format!("`{other}` is not a Twins Loss form (pull, two-sided)")),
-        }
-    }
-}
+pub use super::twins_form::TwinsForm;
 
 /// The Twins Loss, a scalar tensor `[1]`.
 ///

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs a tool that test.sh needs and crates.io has only as source, pinned, once per machine
+# and version, and prints the path of its binary:
+#   scripts/install-tools.sh wasm-bindgen   wasm-bindgen-cli of the version of the wasm-bindgen
+#                                           crate in Cargo.lock (scripts/build-wasm.sh)
+#   scripts/install-tools.sh tauri-driver   tauri-driver 2.1.0 (the Tauri app's end-to-end test)
+#
+# IFTCL_TOOLS (default $HOME/.cache/iftcl-tools): outside the clone, kept between runs on one
+# machine like the build folders; bin/ holds the binaries, build/ Cargo's build folder (a new
+# version recompiles only what changed). No reachable registry has either prebuilt in a form that
+# works here (docs/development.md#tools), so they are compiled once per machine. wasm-bindgen-cli
+# goes without its default `rustls-tls` feature: TLS serves only wasm-bindgen-test-runner's
+# downloads, which this project does not use, and leaving it out saves compiling ring and rustls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools="${IFTCL_TOOLS:-$HOME/.cache/iftcl-tools}"
+
+case "${1:-}" in
+  wasm-bindgen)
+    version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+    bin="$tools/bin/wasm-bindgen"
+    if [ ! -x "$bin" ] || [ "$("$bin" --version | awk '{print $2}')" != "$version" ]; then
+      echo "installing wasm-bindgen-cli $version into $tools" >&2
+      CARGO_TARGET_DIR="$tools/build" cargo install --quiet --force --no-default-features \
+        --root "$tools" wasm-bindgen-cli --version "=$version" >&2
+    fi
+    echo "$bin"
+    ;;
+  tauri-driver)
+    version=2.1.0
+    bin="$tools/bin/tauri-driver"
+    if [ ! -x "$bin" ] || ! grep -q "^\"tauri-driver $version " "$tools/.crates.toml" 2>/dev/null; then
+      echo "installing tauri-driver $version into $tools" >&2
+      CARGO_TARGET_DIR="$tools/build" cargo install --quiet --locked --force --root "$tools" tauri-driver --version "=$version" >&2
+    fi
+    echo "$bin"
+    ;;
+  *)
+    echo "usage: $0 wasm-bindgen|tauri-driver" >&2
+    exit 2
+    ;;
+esac
