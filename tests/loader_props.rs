@@ -56,6 +56,7 @@ fn bases() -> &'static [RawModelFiles] {
                     pooling: Some(read("1_Pooling/config.json")),
                     sentence_bert_config: Some(read("sentence_bert_config.json")),
                     st_config: Some(serde_json::to_vec(&st).unwrap()),
+                    module_files: Vec::new(),
                     companions: Vec::new(),
                 }
             })

@@ -62,3 +62,9 @@ fn checkpoint_step(dir: &Path) -> u64 {
 mod io;
 #[path = "robustness/training.rs"]
 mod training;
+#[path = "robustness/ownership.rs"]
+mod ownership;
+#[path = "robustness/hostile_inputs.rs"]
+mod hostile_inputs;
+#[path = "robustness/st_modules.rs"]
+mod st_modules;

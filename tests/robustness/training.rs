@@ -34,14 +34,17 @@ fn a_killed_run_leaves_a_lock_and_leftovers_the_next_run_takes_over() {
     assert!(!o.status.success(), "the run should have been cut off");
     let lock = std::fs::read_to_string(out.join(".iftcl-train.lock")).expect("a killed run leaves its lock file");
     assert!(lock.starts_with("pid "), "{lock}");
-    // What a write cut off by a kill leaves behind.
-    std::fs::create_dir_all(out.join("best.partial")).unwrap();
-    std::fs::write(out.join("best.partial/model.safetensors"), vec![0u8; 1 << 20]).unwrap();
+    // What a checkpoint write cut off by a kill leaves behind, as the killed run records it.
+    let pid = lock.lines().next().unwrap().trim_start_matches("pid ").to_string();
+    let staging = format!(".best.{pid}.partial");
+    std::fs::write(out.join(".iftcl-train.lock"), format!("{lock}writing {staging}\n")).unwrap();
+    std::fs::create_dir_all(out.join(&staging)).unwrap();
+    std::fs::write(out.join(&staging).join("model.safetensors"), vec![0u8; 1 << 20]).unwrap();
     let o = iftcl(&["train", "--resume", out.join("last").to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--quiet"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains(&format!("the run that held this folder ({lock}) ended without letting go")), "{e}");
-    assert!(e.contains("best.partial (left by an interrupted write)"), "{e}");
+    assert!(e.contains(&format!("the run that held this folder (pid {pid}) ended without letting go")), "{e}");
+    assert!(e.contains(&format!("{staging} (left by an interrupted write)")), "{e}");
     assert!(partials(&out).is_empty(), "{:?}", partials(&out));
     assert_eq!(checkpoint_step(&out.join("last")), 10);
 }

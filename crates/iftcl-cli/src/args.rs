@@ -40,6 +40,12 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The model folder, when `--model` names one here (not a Hub id): what `--output` and
+    /// `--json` may not write over.
+    pub fn local_folder(&self) -> Option<&std::path::Path> {
+        self.model.is_dir().then_some(self.model.as_path())
+    }
+
     pub fn load(&self) -> Result<(SentenceEncoder, String)> {
         let spec: DeviceSpec = self.device.parse()?;
         let selected = device::select(spec)?;

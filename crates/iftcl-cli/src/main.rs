@@ -4,6 +4,7 @@
 mod alloc;
 mod args;
 mod cmd;
+mod signals;
 mod stdout;
 
 use std::io::Write;
@@ -51,6 +52,7 @@ enum Command {
 fn main() {
     alloc::keep_allocator_pages();
     let cli = Cli::parse();
+    signals::install();
     // `train --quiet` prints the summary and nothing else: warnings and errors only.
     let level = if matches!(&cli.command, Command::Train(a) if a.quiet) { "warn" } else { "info,wgpu=warn,cubecl=warn" };
     tracing_subscriber::fmt()

@@ -79,6 +79,8 @@ pub(crate) async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> 
         pooling: file_bytes(files, "pooling").await?,
         sentence_bert_config: file_bytes(files, "sentenceBertConfig").await?,
         st_config: file_bytes(files, "sentenceTransformersConfig").await?,
+        // A modules.json that lists Dense or LayerNorm modules is refused, naming their files.
+        module_files: Vec::new(),
         companions: Vec::new(),
     };
     ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))

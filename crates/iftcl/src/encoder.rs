@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, PoolingConfig, PoolingMode, parse_json};
 use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_bytes, weights_bytes_async};
+use crate::model::st_modules::HeadModule;
 use crate::model::weights::WeightSource;
 use crate::model::{BertModel, Head, encode};
 use crate::tokenize::TextTokenizer;
@@ -112,7 +113,13 @@ impl SentenceEncoder {
         let mut model = BertModel::init(&config, device);
         model.visit_params(&config, &mut source)?;
 
-        let head = Head { pooling, normalize: files.normalize };
+        let mut modules = Vec::with_capacity(files.modules.len());
+        let mut width = config.hidden_size;
+        for spec in &files.modules {
+            modules.push(HeadModule::load(spec, width, origin, device)?);
+            width = spec.out_width(width);
+        }
+        let head = Head { pooling, modules, normalize: files.normalize };
         Ok(Self::from_parts(config, model, tokenizer, head, files.extras, device))
     }
 
@@ -156,9 +163,9 @@ impl SentenceEncoder {
         &self.device
     }
 
-    /// Width of the sentence vectors.
+    /// Width of the sentence vectors (the last Dense module's, if the folder has one).
     pub fn dim(&self) -> usize {
-        self.config.hidden_size
+        self.head.width(self.config.hidden_size)
     }
 
     /// The inference batch size.
@@ -316,6 +323,6 @@ impl SentenceEncoder {
 
     /// What [`Self::save`] writes.
     pub fn folder_contents(&self) -> FolderContents<'_> {
-        FolderContents { model: &self.model, config: &self.config, head: self.head, tokenizer: &self.tokenizer, extras: &self.extras }
+        FolderContents { model: &self.model, config: &self.config, head: &self.head, tokenizer: &self.tokenizer, extras: &self.extras }
     }
 }

@@ -39,7 +39,8 @@ impl ModuleVisitor for ParamHasher {
 impl SentenceEncoder {
     /// SHA-256 (hex) over what this encoder's vectors depend on: every weight's shape and value
     /// (read from the device once: on a GPU that is a read-back of the whole model), the
-    /// config, the pooling and normalisation, the prompt and the truncation length. Two encoders
+    /// config, the pooling, the modules after it and normalisation, the prompt and the truncation
+    /// length. Two encoders
     /// with the same fingerprint give the same vectors on the same device. Not cached: compute
     /// it once per model and keep it.
     pub fn fingerprint(&self) -> Result<String> {
@@ -52,6 +53,15 @@ impl SentenceEncoder {
         let describe = |what: &str, v: serde_json::Result<Vec<u8>>| v.map_err(|e| Error::Execution(format!("fingerprint: cannot serialise the {what}: {e}")));
         hash.update(describe("config", serde_json::to_vec(&self.config))?);
         hash.update(describe("pooling", serde_json::to_vec(&PoolingConfig::for_mode(self.head.pooling, self.config.hidden_size)))?);
+        // The modules after pooling: their folders' files, weights included, as they were read.
+        for m in &self.head.modules {
+            hash.update(m.spec.kind_name().as_bytes());
+            for (name, bytes) in &m.spec.files {
+                hash.update(name.as_bytes());
+                hash.update((bytes.len() as u64).to_le_bytes());
+                hash.update(bytes);
+            }
+        }
         hash.update([u8::from(self.head.normalize)]);
         hash.update((self.tokenizer.max_len() as u64).to_le_bytes());
         match self.prompt() {

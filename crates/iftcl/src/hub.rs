@@ -15,6 +15,7 @@ use hf_hub::{Cache, Repo, RepoType};
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
 use crate::hf_config::{StModule, parse_json};
+use crate::model::st_modules::ModuleClass;
 use crate::model::COMPANION_FILES;
 
 /// Files every model folder needs.
@@ -28,7 +29,8 @@ const OPTIONAL: [&str; 3] = ["modules.json", "sentence_bert_config.json", "confi
 pub fn is_repo_id(spec: &str) -> bool {
     let parts: Vec<&str> = spec.split('/').collect();
     let plain = |p: &str| !p.is_empty() && !p.starts_with('.') && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    parts.len() == 2 && parts.iter().all(|p| plain(p)) && !Path::new(spec).exists()
+    // symlink_metadata: a link (even a broken one, or a loop) is a local path, not an id.
+    parts.len() == 2 && parts.iter().all(|p| plain(p)) && std::fs::symlink_metadata(spec).is_err()
 }
 
 /// Where to read the Hub from: the environment's settings, which a caller may override.
@@ -114,14 +116,25 @@ pub fn model_dir(id: &str, options: &HubOptions) -> Result<PathBuf> {
     for file in OPTIONAL.iter().chain(COMPANION_FILES.iter()) {
         optional(file)?;
     }
-    // The pooling module's config, in the folder modules.json names (1_Pooling by default).
+    // The files of the modules after the transformer, in the folders modules.json names
+    // (1_Pooling by default): each module's config, and the weights of Dense and LayerNorm.
     let modules_path = dir.join("modules.json");
-    let pooling_dir = match std::fs::read(&modules_path) {
-        Ok(bytes) => parse_json::<Vec<StModule>>(&bytes, &modules_path)?.into_iter().find(|m| m.kind.ends_with("Pooling")).map(|m| m.path),
-        Err(_) => Some("1_Pooling".to_string()),
+    let folders: Vec<(String, bool)> = match std::fs::read(&modules_path) {
+        Ok(bytes) => parse_json::<Vec<StModule>>(&bytes, &modules_path)?
+            .into_iter()
+            .filter_map(|m| match ModuleClass::of(&m.kind) {
+                Some(ModuleClass::Transformer) => None,
+                Some(ModuleClass::Dense | ModuleClass::LayerNorm) => Some((m.path, true)),
+                _ => Some((m.path, false)),
+            })
+            .collect(),
+        Err(_) => vec![("1_Pooling".to_string(), false)],
     };
-    if let Some(folder) = pooling_dir {
+    for (folder, weights) in folders.iter().filter(|(f, _)| !f.is_empty()) {
         optional(&format!("{folder}/config.json"))?;
+        if *weights {
+            optional(&format!("{folder}/model.safetensors"))?;
+        }
     }
     Ok(dir)
 }

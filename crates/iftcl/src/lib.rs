@@ -12,7 +12,8 @@
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100; [`similarity`]: cosine.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
-//! - [`atomic`]: files and folders written atomically (temporary name, then rename).
+//! - [`atomic`]: files and folders written atomically (temporary name, then rename);
+//!   [`inputs`]: no output over an input.
 //!
 //! ```no_run
 //! use iftcl::{DeviceSpec, SentenceEncoder, cosine, device};
@@ -40,6 +41,7 @@ pub mod hf_config;
 #[cfg(not(target_family = "wasm"))]
 pub mod hub;
 pub mod index;
+pub mod inputs;
 mod json;
 pub mod model;
 mod random_encoder;

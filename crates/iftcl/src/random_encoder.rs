@@ -24,6 +24,24 @@ impl SentenceEncoder {
         let bytes = std::fs::read(config_path).map_err(|e| Error::io("read", config_path, e))?;
         let config: BertConfig = parse_json(&bytes, config_path)?;
         config.validate(config_path)?;
+        // burn allocates every parameter at once: refuse a shape that cannot fit first.
+        let bytes = crate::train::memory::parameter_count(&config).saturating_mul(4);
+        if let Some(limit) = crate::train::memory::physical_memory().filter(|&m| bytes > m) {
+            return Err(Error::Config {
+                path: config_path.to_path_buf(),
+                field: "hidden_size".into(),
+                message: format!(
+                    "a model of this shape (hidden_size {}, intermediate_size {}, num_hidden_layers {}, vocab_size {}) has {} of weights, \
+                     more than this machine's {} of memory",
+                    config.hidden_size,
+                    config.intermediate_size,
+                    config.num_hidden_layers,
+                    config.vocab_size,
+                    crate::train::memory::human_bytes(bytes),
+                    crate::train::memory::human_bytes(limit)
+                ),
+            });
+        }
         // The donor's weights stay on the CPU: only its tokenizer and head are kept.
         let donor = SentenceEncoder::load(tokenizer_dir, &cpu_device().device)?;
         let mut tokenizer = donor.tokenizer;

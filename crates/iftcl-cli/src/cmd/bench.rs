@@ -6,10 +6,18 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use iftcl::{SentenceEncoder, eval};
 use iftcl::burn::module::Module;
+use iftcl::inputs::{Input, refuse_input_as_output};
 use iftcl::train::TrainConfig;
 
 use crate::args::{ModelArgs, sts_dir};
 use crate::outln;
+
+/// Refuses a `--json` file that is one of the benchmark's inputs (the model folder, the data).
+fn refuse_json_over_inputs(json: Option<&std::path::Path>, inputs: &[(&str, &std::path::Path)]) -> Result<()> {
+    let Some(json) = json else { return Ok(()) };
+    let inputs: Vec<Input> = inputs.iter().map(|(flag, p)| Input::new(format!("a file of {flag} {}", p.display()), p)).collect();
+    Ok(refuse_input_as_output("--json", json, &inputs)?)
+}
 
 /// What to measure.
 #[derive(Subcommand, Debug)]
@@ -126,6 +134,7 @@ pub fn run(what: BenchCommand) -> Result<()> {
 fn embed(args: BenchEmbedArgs) -> Result<()> {
     let mut out = crate::stdout::stdout();
     let dir = sts_dir(&args.data)?;
+    refuse_json_over_inputs(args.json.as_deref(), &[("--model", &args.model), ("--data", &dir)])?;
     let task = eval::load_task(&dir, "STS-B-dev")?;
     let sentences: Vec<&str> = task.pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
     if args.runs == 0 {
@@ -167,6 +176,9 @@ fn train(args: BenchTrainArgs) -> Result<()> {
             .unwrap_or_else(|_| PathBuf::from("../shared/data"))
             .join("corpus/senteval-sentences.txt"),
     };
+    let mut inputs = vec![("--model", args.model.as_path()), ("--corpus", corpus_path.as_path())];
+    inputs.extend(args.random_weights.as_deref().map(|c| ("--random-weights", c)));
+    refuse_json_over_inputs(args.json.as_deref(), &inputs)?;
     let corpus = iftcl::train::data::Corpus::open(&corpus_path)?;
     let take: Vec<usize> = (0..corpus.len().min(args.batch_size * (args.warmup + args.steps))).collect();
     let sentences = corpus.read(&take)?;

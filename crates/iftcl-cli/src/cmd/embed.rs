@@ -3,12 +3,12 @@
 //! been written.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use iftcl::SentenceEncoder;
 use iftcl::atomic::AtomicFile;
-use same_file::Handle;
+use iftcl::inputs::{Input, refuse_input_as_output};
 
 use crate::args::ModelArgs;
 use crate::stdout::StdoutError;
@@ -45,7 +45,14 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // leaves no half-written file (and an older file of that name untouched).
     let mut file = match &args.output {
         Some(p) => {
-            refuse_the_input_as_output(args.input.as_deref(), p)?;
+            let mut inputs = vec![match &args.input {
+                Some(i) => Input::new(format!("the input ({})", i.display()), i),
+                None => Input::new("the input (stdin)", STDIN),
+            }];
+            inputs.extend(args.model.local_folder().map(|m| Input::new(format!("a file of the model folder (--model {})", m.display()), m)));
+            refuse_input_as_output("--output", p, &inputs)?;
+            #[cfg(not(unix))]
+            refuse_stdin_as_output(args.input.is_none(), p)?;
             Some(AtomicFile::create(p)?)
         }
         None => None,
@@ -65,19 +72,17 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     Ok(())
 }
 
-/// Refuses to write over the file being read (the same file also through a link): creating the
-/// output would empty the input before a line of it was read.
-fn refuse_the_input_as_output(input: Option<&Path>, output: &Path) -> Result<()> {
-    let Ok(out) = Handle::from_path(output) else {
-        return Ok(()); // no such file yet: it cannot be the input
-    };
-    let same = match input {
-        Some(p) => Handle::from_path(p).is_ok_and(|h| h == out),
-        None => Handle::stdin().is_ok_and(|h| h == out),
-    };
-    if same && std::fs::metadata(output).is_ok_and(|m| m.is_file()) {
-        let what = input.map_or("stdin".to_string(), |p| p.display().to_string());
-        bail!("--output {} is the input ({what}): writing it would destroy the input; choose another output file", output.display());
+/// The file stdin reads from, as a path (compared by identity, never opened; absent on
+/// Windows, where [`refuse_stdin_as_output`] compares handles).
+const STDIN: &str = "/dev/stdin";
+
+/// Without `/dev/stdin`: refuses an output file that is the file stdin reads.
+#[cfg(not(unix))]
+fn refuse_stdin_as_output(reads_stdin: bool, output: &std::path::Path) -> Result<()> {
+    use same_file::Handle;
+    let regular = std::fs::metadata(output).is_ok_and(|m| m.is_file());
+    if reads_stdin && regular && Handle::stdin().ok().zip(Handle::from_path(output).ok()).is_some_and(|(a, b)| a == b) {
+        anyhow::bail!("--output {} is the input (stdin): writing it would destroy what it reads; choose another output file", output.display());
     }
     Ok(())
 }

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use iftcl::atomic::AtomicFile;
 use iftcl::eval::{self, TEST_TASKS};
+use iftcl::inputs::{Input, refuse_input_as_output};
 
 use crate::args::{ModelArgs, sts_dir};
 use crate::outln;
@@ -32,14 +33,28 @@ pub struct EvalArgs {
 
 /// Evaluates the model on the tasks, prints the table and writes the JSON.
 pub fn run(args: EvalArgs) -> Result<()> {
-    // The JSON file is opened first: a path that cannot be written fails before the work.
-    let mut json_file = args.json.as_deref().map(AtomicFile::create).transpose()?;
     let dir = sts_dir(&args.data)?;
+    // The JSON file is opened first: a path that cannot be written, or that is one of the files
+    // read, fails before the work.
+    let mut json_file = match &args.json {
+        Some(p) => {
+            let mut inputs = vec![Input::new(format!("a file of the STS data (--data {})", dir.display()), &dir)];
+            inputs.extend(args.model.local_folder().map(|m| Input::new(format!("a file of the model folder (--model {})", m.display()), m)));
+            refuse_input_as_output("--json", p, &inputs)?;
+            Some(AtomicFile::create(p)?)
+        }
+        None => None,
+    };
     let mut names: Vec<String> = if args.tasks.is_empty() {
         TEST_TASKS.iter().map(|s| s.to_string()).collect()
     } else {
         args.tasks.clone()
     };
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            bail!("--tasks names {name} more than once: each task is scored once (and counted once in the average)");
+        }
+    }
     if args.dev && !names.iter().any(|n| n == "STS-B-dev") {
         names.push("STS-B-dev".into());
     }
@@ -56,11 +71,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         lines.push(format!("{:<10} {:>6} {:>9.2}", s.name, s.pairs, s.spearman));
         json.insert(s.name.clone(), serde_json::json!((s.spearman * 100.0).round() / 100.0));
     }
+    // The average covers the seven test tasks (each once: duplicates are refused above), and
+    // only when all seven were scored; its line names them.
     let test: Vec<f64> = scores.iter().filter(|s| TEST_TASKS.contains(&s.name.as_str())).map(|s| s.spearman).collect();
     if test.len() == TEST_TASKS.len() {
         let avg = test.iter().sum::<f64>() / test.len() as f64;
-        lines.push(format!("{:<10} {:>6} {:>9.2}", "avg", "", avg));
+        lines.push(format!("{:<10} {:>6} {:>9.2}  (of {})", "avg", "", avg, TEST_TASKS.join(", ")));
         json.insert("avg".into(), serde_json::json!((avg * 100.0).round() / 100.0));
+        json.insert("avg_tasks".into(), serde_json::json!(TEST_TASKS));
     }
     // Beside the figures: the device and the time the evaluation took (model load excluded).
     json.insert("device".into(), serde_json::json!(device));

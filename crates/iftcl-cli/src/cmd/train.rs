@@ -92,9 +92,14 @@ pub struct TrainArgs {
     /// --eval-data/--no-eval may change; another flag that differs is refused, by name.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// Replace the best/ and last/ of another run found in --out (refused otherwise).
+    /// Replace the best/ and last/ of another run found in --out (refused otherwise); they
+    /// stay until this run writes its own.
     #[arg(long)]
     overwrite: bool,
+    /// With --resume: continue although the corpus's bytes differ from those the checkpoint
+    /// was trained on (refused otherwise: the continuation would not be exact).
+    #[arg(long, requires = "resume")]
+    allow_corpus_change: bool,
     /// Print only the summary at the end: no progress, no evaluation lines.
     #[arg(long)]
     pub quiet: bool,
@@ -132,6 +137,7 @@ impl TrainArgs {
             c.model = iftcl::hub::resolve(&c.model, &iftcl::hub::HubOptions::default())?;
         }
         c.overwrite |= self.overwrite;
+        c.allow_corpus_change |= self.allow_corpus_change;
         if let Some(l) = &self.loss {
             c.loss = l.parse().map_err(anyhow::Error::msg)?;
         }

@@ -53,6 +53,8 @@ fn read_lines(path: &Path) -> Result<Vec<String>> {
             message: "not valid UTF-8".into(),
         }
     })?;
+    // A byte-order mark (what some Windows editors put first) is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text.lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
 }
 
@@ -60,8 +62,15 @@ fn bad_line(path: &Path, line: usize, message: impl Into<String>) -> Error {
     Error::Input { source_name: path.display().to_string(), line, message: message.into() }
 }
 
+/// A gold score: a finite number (Rust's parser also takes `nan` and `inf`, which would rank
+/// as the lowest or highest score instead of being refused). The message shows the text with
+/// its invisible characters escaped.
 fn parse_score(path: &Path, line: usize, s: &str) -> Result<f64> {
-    s.trim().parse::<f64>().map_err(|_| bad_line(path, line, format!("score `{s}` is not a number")))
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(bad_line(path, line, format!("score {:?} is not a finite number ({v}): a gold score must be one", s.trim()))),
+        Err(_) => Err(bad_line(path, line, format!("score {s:?} is not a number"))),
+    }
 }
 
 /// STS12-16: every `STS.input.<subset>.txt` with its `STS.gs.<subset>.txt`, pairs with an empty
@@ -194,6 +203,11 @@ pub fn evaluate<F>(tasks: &[Task], mut embed: F) -> Result<Vec<TaskScore>>
 where
     F: FnMut(&[&str]) -> Result<Vec<Vec<f32>>>,
 {
+    for (i, t) in tasks.iter().enumerate() {
+        if tasks[..i].iter().any(|u| u.name == t.name) {
+            return Err(Error::InvalidArgument(format!("task {} is given more than once: each task is scored once", t.name)));
+        }
+    }
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut unique: Vec<&str> = Vec::new();
     for t in tasks {
@@ -251,6 +265,30 @@ mod tests {
         .unwrap();
         assert_eq!(calls, 1);
         assert!((scores[0].spearman - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scores_must_be_finite_numbers_and_a_byte_order_mark_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("iftcl-sts-finite-{}", std::process::id()));
+        let folder = dir.join("STS12-en-test");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("STS.input.a.txt"), "x\ty\nu\tv\nw\tz\n").unwrap();
+        for (gold, says) in [("1\nnan\n3\n", ":2: score \"nan\" is not a finite number"), ("1\n2\n-inf\n", ":3: score \"-inf\" is not a finite number"), ("1\n2\u{200b}\n3\n", ":2: score \"2\\u{200b}\" is not a number")] {
+            std::fs::write(folder.join("STS.gs.a.txt"), gold).unwrap();
+            let e = load_senteval_year(&dir, 12).unwrap_err().to_string();
+            assert!(e.contains("STS.gs.a.txt") && e.contains(says), "{gold:?}: {e}");
+        }
+        std::fs::write(folder.join("STS.gs.a.txt"), "\u{feff}4.4\n2\n3\n").unwrap();
+        assert_eq!(load_senteval_year(&dir, 12).unwrap().pairs[0].score, 4.4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_task_given_twice_is_refused() {
+        let pair = |score| Pair { a: "x".into(), b: format!("y{score}"), score };
+        let t = Task { name: "STS12".into(), pairs: vec![pair(1.0), pair(2.0)] };
+        let e = evaluate(&[t.clone(), t], |s| Ok(s.iter().map(|_| vec![1.0, 0.0]).collect())).unwrap_err().to_string();
+        assert!(e.contains("task STS12 is given more than once"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::BertModel;
+use super::st_modules::{self, ModuleKind, ModuleSpec, Pipeline};
 use super::weights::WeightSink;
 use super::Head;
 use crate::error::{Error, Result};
@@ -31,8 +32,11 @@ pub struct ModelFiles {
     pub max_seq_length: Option<usize>,
     /// Lower-case inputs before tokenising (`sentence_bert_config.json`'s `do_lower_case`).
     pub lower_case: bool,
-    /// Whether `modules.json` lists a `Normalize` module (true when there is no modules.json).
+    /// Whether `modules.json` lists a `Normalize` module last (true when there is no
+    /// modules.json).
     pub normalize: bool,
+    /// The modules after pooling, in order, a last Normalize excepted (see `normalize`).
+    pub modules: Vec<ModuleSpec>,
     /// Files kept for the folders saved from this one (prompts, tokenizer companions).
     pub extras: FolderExtras,
     /// Where the files came from (for error messages).
@@ -120,34 +124,38 @@ pub struct RawModelFiles {
     pub sentence_bert_config: Option<Vec<u8>>,
     /// `config_sentence_transformers.json`.
     pub st_config: Option<Vec<u8>>,
+    /// The files of the modules after pooling that modules.json lists, by path in the folder
+    /// (`2_Dense/config.json`, `2_Dense/model.safetensors`).
+    pub module_files: Vec<(String, Vec<u8>)>,
     /// The [`COMPANION_FILES`] present: (name, bytes).
     pub companions: Vec<(String, Vec<u8>)>,
 }
 
 fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::Missing {
-            what: what.into(),
+    let hint = "the model folder needs config.json, model.safetensors and tokenizer.json \
+                (Hugging Face layout); scripts/fetch-model.sh fetches the default model";
+    require_file(path, what, hint)
+}
+
+/// `path` when it is a file; otherwise an error that says what it is instead: missing, a
+/// folder, or unreachable (a loop of links, no permission), with the system's reason.
+fn require_file(path: PathBuf, what: &str, hint: &str) -> Result<PathBuf> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(m) if m.is_dir() => Err(Error::Io {
+            action: "read",
             path,
-            hint: "the model folder needs config.json, model.safetensors and tokenizer.json \
-                   (Hugging Face layout); scripts/fetch-model.sh fetches the default model"
-                .into(),
-        })
+            cause: std::io::Error::new(std::io::ErrorKind::IsADirectory, format!("{what} must be a file, and this is a folder")),
+        }),
+        Ok(_) => Err(Error::io("read", path, std::io::Error::other(format!("{what} must be a regular file (this is a device, a FIFO or a socket)")))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Missing { what: what.into(), path, hint: hint.into() }),
+        Err(e) => Err(Error::io("read", path, e)),
     }
 }
 
 /// The config of the pooling module that modules.json names (its folder `folder`).
 fn require_named(path: PathBuf, folder: &str) -> Result<PathBuf> {
-    if path.is_file() {
-        return Ok(path);
-    }
-    Err(Error::Missing {
-        what: format!("pooling config (modules.json names the Pooling module's folder `{folder}`)"),
-        path,
-        hint: "restore the folder, or correct its `path` in modules.json".into(),
-    })
+    require_file(path, &format!("pooling config (modules.json names the Pooling module's folder `{folder}`)"), "restore the folder, or correct its `path` in modules.json")
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -169,12 +177,16 @@ impl ModelFiles {
                 hint: "pass the folder that holds config.json, model.safetensors and tokenizer.json".into(),
             });
         }
-        if !dir.is_dir() {
-            return Err(Error::Missing {
-                what: "model folder".into(),
-                path: dir.to_path_buf(),
-                hint: "run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2, or pass --model DIR".into(),
-            });
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("read the model folder", dir, e)),
+            _ => {
+                return Err(Error::Missing {
+                    what: "model folder".into(),
+                    path: dir.to_path_buf(),
+                    hint: "run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2, or pass --model DIR".into(),
+                });
+            }
         }
         let config = read(&require(dir.join("config.json"), "config.json")?)?;
         let weights_path = dir.join("model.safetensors");
@@ -191,15 +203,18 @@ impl ModelFiles {
         let weights = read(&require(weights_path, "model.safetensors")?)?;
         let tokenizer = read(&require(dir.join("tokenizer.json"), "tokenizer.json")?)?;
 
-        // modules.json names the pooling folder, which must then be there; without
-        // modules.json, 1_Pooling is optional (mean pooling otherwise).
+        // modules.json names the pooling folder, which must then be there, and the modules
+        // after it, whose files are read here; without modules.json, 1_Pooling is optional
+        // (mean pooling otherwise).
         let modules_path = dir.join("modules.json");
         let modules = read_if_file(&modules_path)?;
-        let named = match &modules {
-            Some(bytes) => parse_json::<Vec<StModule>>(bytes, &modules_path)?.into_iter().find(|m| m.kind.ends_with("Pooling")),
-            None => None,
+        let on_disk = |folder: &str, name: &str| read_if_file(&dir.join(folder).join(name));
+        let pipeline = match &modules {
+            Some(bytes) => st_modules::parse(bytes, dir, &on_disk)?,
+            None => Pipeline::default(),
         };
-        let (pooling, pooling_path) = match named {
+        let module_files = pipeline.after_pooling.iter().flat_map(|m| m.files.iter().map(|(name, bytes)| (format!("{}/{name}", m.entry.path), bytes.clone()))).collect();
+        let (pooling, pooling_path) = match pipeline.pooling {
             Some(m) => {
                 let path = require_named(dir.join(&m.path).join("config.json"), &m.path)?;
                 (Some(read(&path)?), path)
@@ -214,6 +229,7 @@ impl ModelFiles {
             pooling,
             sentence_bert_config: read_if_file(&dir.join("sentence_bert_config.json"))?,
             st_config: read_if_file(&dir.join("config_sentence_transformers.json"))?,
+            module_files,
             companions: COMPANION_FILES
                 .iter()
                 .filter_map(|name| read_if_file(&dir.join(name)).transpose().map(|bytes| bytes.map(|b| (name.to_string(), b))))
@@ -225,11 +241,21 @@ impl ModelFiles {
     /// Checks and reads the sentence-transformers files of `raw`; `origin` names the folder in
     /// error messages.
     pub fn from_raw(raw: RawModelFiles, origin: &Path) -> Result<Self> {
-        let normalize = match &raw.modules {
-            Some(bytes) => parse_json::<Vec<StModule>>(bytes, &origin.join("modules.json"))?.iter().any(|m| m.kind.ends_with("Normalize")),
+        let given = |folder: &str, name: &str| Ok(raw.module_files.iter().find(|(p, _)| *p == format!("{folder}/{name}")).map(|(_, b)| b.clone()));
+        let (mut modules, normalize, pooling_folder) = match &raw.modules {
+            Some(bytes) => {
+                let pipeline = st_modules::parse(bytes, origin, &given)?;
+                (pipeline.after_pooling, false, pipeline.pooling.map(|p| p.path))
+            }
             // Without modules.json: normalised, like the default model.
-            None => true,
+            None => (Vec::new(), true, None),
         };
+        // A last Normalize module is the head's final normalisation (which `--normalize` also
+        // asks for); one between other modules stays in its place.
+        let normalize = normalize || modules.last().is_some_and(|m| m.kind == ModuleKind::Normalize);
+        if normalize && raw.modules.is_some() {
+            modules.pop();
+        }
         let (max_seq_length, lower_case) = match &raw.sentence_bert_config {
             Some(bytes) => {
                 let s: SentenceBertConfig = parse_json(bytes, &origin.join("sentence_bert_config.json"))?;
@@ -243,10 +269,11 @@ impl ModelFiles {
             weights: raw.weights,
             tokenizer: raw.tokenizer,
             pooling: raw.pooling,
-            pooling_path: origin.join("1_Pooling/config.json"),
+            pooling_path: origin.join(pooling_folder.as_deref().unwrap_or("1_Pooling")).join("config.json"),
             max_seq_length,
             lower_case,
             normalize,
+            modules,
             extras,
             origin: origin.to_path_buf(),
         })
@@ -261,8 +288,8 @@ pub struct FolderContents<'a> {
     pub model: &'a BertModel,
     /// Its `config.json`.
     pub config: &'a BertConfig,
-    /// Pooling and normalisation.
-    pub head: Head,
+    /// Pooling, the modules after it, and normalisation.
+    pub head: &'a Head,
     /// The tokenizer (its `max_len` becomes `max_seq_length`).
     pub tokenizer: &'a TextTokenizer,
     /// Files of the folder the model came from, written back unchanged.
@@ -301,9 +328,17 @@ impl FolderContents<'_> {
             kind: format!("sentence_transformers.models.{kind}"),
         };
         let mut modules = vec![module(0, "", "Transformer"), module(1, "1_Pooling", "Pooling")];
-        if head.normalize {
-            modules.push(module(2, "2_Normalize", "Normalize"));
-            std::fs::create_dir_all(dir.join("2_Normalize")).map_err(|e| Error::io("create", dir, e))?;
+        // The modules after pooling, with their folders' files as they were read.
+        let after = head.modules.iter().map(|m| (m.spec.kind_name(), m.spec.files.as_slice()));
+        let last = head.normalize.then_some(("Normalize", &[][..]));
+        for (class, files) in after.chain(last) {
+            let idx = modules.len();
+            let folder = format!("{idx}_{class}");
+            std::fs::create_dir_all(dir.join(&folder)).map_err(|e| Error::io("create", dir.join(&folder), e))?;
+            for (name, bytes) in files {
+                write(&format!("{folder}/{name}"), bytes)?;
+            }
+            modules.push(module(idx, &folder, class));
         }
         write_json(&dir.join("modules.json"), &modules)?;
         for (name, bytes) in &self.extras.companions {

@@ -6,7 +6,8 @@
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
 //! - [`pooling`]: token states to one vector per sentence; [`head`]: pooling and
-//!   normalisation as a model folder configures them.
+//!   normalisation as a model folder configures them, with the sentence-transformers modules
+//!   after pooling ([`st_modules`]: Dense, LayerNorm, Normalize).
 //! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
 
 pub mod activation;
@@ -18,6 +19,7 @@ pub mod gelu;
 pub mod head;
 pub mod op_path;
 pub mod pooling;
+pub mod st_modules;
 pub(crate) mod relative_position;
 pub(crate) mod rows;
 pub(crate) mod weights;

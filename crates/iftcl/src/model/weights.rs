@@ -147,7 +147,7 @@ impl WeightSource {
         Ok(values)
     }
 
-    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+    pub(crate) fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let values = self.take(name, &shape)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
     }

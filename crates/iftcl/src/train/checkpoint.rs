@@ -11,6 +11,7 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use super::data::CorpusIdentity;
 use super::hippocampus::{QueueState, UNKNOWN_KEY};
 use crate::error::{Error, Result};
 use crate::hf_config::{read_json, write_json};
@@ -39,6 +40,10 @@ pub struct TrainerState {
     pub queue_stamps: Vec<i64>,
     /// Next queue slot.
     pub queue_head: usize,
+    /// The corpus the run reads (a resume on other bytes would not continue exactly); absent
+    /// from checkpoints written before it was recorded.
+    #[serde(default)]
+    pub corpus: Option<CorpusIdentity>,
 }
 
 /// Everything one checkpoint holds.
@@ -56,9 +61,9 @@ pub struct Checkpoint<'a> {
 }
 
 impl Checkpoint<'_> {
-    /// Writes the checkpoint atomically to `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::atomic::write_dir(dir, |tmp| self.write_into(tmp))
+    /// Writes the checkpoint atomically to `dir`, recording its temporary names in `journal`.
+    pub fn save(&self, dir: &Path, journal: &dyn crate::atomic::Journal) -> Result<()> {
+        crate::atomic::write_dir_journaled(dir, journal, |tmp| self.write_into(tmp))
     }
 
     fn write_into(&self, tmp: &Path) -> Result<()> {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{Checkpoint, TrainerState};
 use super::config::TrainConfig;
 use super::fine_tuner::{FineTuner, scalar};
+use super::out_dir::OutputFolder;
+use super::run_lock::LockRecord;
 use crate::error::{Error, Result};
 
 /// The run's checkpoint folders and the newest good checkpoint it can resume from.
@@ -20,13 +22,16 @@ pub struct Checkpointer {
     /// The newest checkpoint known good (folder, step): the one resumed from, then each one
     /// written.
     newest: Option<(PathBuf, u64)>,
+    /// Where the temporary names of each write are recorded (the output folder's lock file).
+    journal: LockRecord,
 }
 
 impl Checkpointer {
-    /// Checkpoints go to `out/last` and `out/best`; `resumed_from` is the checkpoint the run
-    /// continues, if any.
-    pub fn new(out: &Path, resumed_from: Option<(PathBuf, u64)>) -> Self {
-        Checkpointer { last_dir: out.join("last"), best_dir: out.join("best"), newest: resumed_from }
+    /// Checkpoints go to `OUT/last` and `OUT/best` of the run's output folder; `resumed_from`
+    /// is the checkpoint the run continues, if any.
+    pub fn new(out: &OutputFolder, resumed_from: Option<(PathBuf, u64)>) -> Self {
+        let dir = out.dir();
+        Checkpointer { last_dir: dir.join("last"), best_dir: dir.join("best"), newest: resumed_from, journal: out.journal() }
     }
 
     /// Why the tuner's model must not be saved, if it must not: a weight that is not finite,
@@ -44,14 +49,14 @@ impl Checkpointer {
         }
     }
 
-    /// Writes `OUT/best` (when `best`) and `OUT/last` (when `last`); call [`Self::unsound`]
-    /// first.
+    /// Writes `OUT/best` (when `best`), then `OUT/last` (when `last`): a kill between the two
+    /// leaves `last/` at an earlier step, which a resume redoes. Call [`Self::unsound`] first.
     pub fn write(&mut self, tuner: &FineTuner, config: &TrainConfig, state: &TrainerState, best: bool, last: bool) -> Result<()> {
         if best {
-            save(tuner, config, state, false, &self.best_dir)?;
+            save(tuner, config, state, false, &self.best_dir, &self.journal)?;
         }
         if last {
-            save(tuner, config, state, true, &self.last_dir)?;
+            save(tuner, config, state, true, &self.last_dir, &self.journal)?;
             self.newest = Some((self.last_dir.clone(), state.step));
         }
         Ok(())
@@ -70,9 +75,9 @@ impl Checkpointer {
 
 /// Writes a checkpoint of `tuner`'s model: with the optimizer (a resumable `last/`) or
 /// without it (a model-only `best/`).
-fn save(tuner: &FineTuner, config: &TrainConfig, state: &TrainerState, with_optimizer: bool, dir: &Path) -> Result<()> {
+fn save(tuner: &FineTuner, config: &TrainConfig, state: &TrainerState, with_optimizer: bool, dir: &Path, journal: &LockRecord) -> Result<()> {
     let encoder = tuner.encoder();
     let queue = tuner.queue_state()?;
     let state = TrainerState { queue_stamps: queue.stamps.clone(), queue_head: queue.head, ..state.clone() };
-    Checkpoint { model: encoder.folder_contents(), optimizer: with_optimizer.then(|| tuner.optimizer()), state: &state, queue: &queue, config }.save(dir)
+    Checkpoint { model: encoder.folder_contents(), optimizer: with_optimizer.then(|| tuner.optimizer()), state: &state, queue: &queue, config }.save(dir, journal)
 }

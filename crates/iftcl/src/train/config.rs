@@ -73,6 +73,10 @@ pub struct TrainConfig {
     /// folder is refused). Not saved with a checkpoint: it concerns one invocation.
     #[serde(skip_serializing)]
     pub overwrite: bool,
+    /// Resume on a corpus whose bytes differ from the checkpoint's (otherwise refused: the
+    /// continuation would not be exact). Not saved: it concerns one invocation.
+    #[serde(skip_serializing)]
+    pub allow_corpus_change: bool,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +108,7 @@ impl Default for TrainConfig {
             log_every: 1,
             fused_loss: FusedLoss::Auto,
             overwrite: false,
+            allow_corpus_change: false,
         }
     }
 }
@@ -203,8 +208,8 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.warmup_ratio) {
             return bad("warmup-ratio", format!("{} must be in [0, 1)", self.warmup_ratio));
         }
-        if !(self.weight_decay >= 0.0) {
-            return bad("weight-decay", format!("{} must be >= 0", self.weight_decay));
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad("weight-decay", format!("{} must be a finite number >= 0", self.weight_decay));
         }
         if self.batch_size < 2 {
             return bad("batch-size", format!("{} must be at least 2 (in-batch negatives)", self.batch_size));
@@ -242,6 +247,8 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("temperature"));
         let c = TrainConfig { corpus: "c".into(), batch_size: 1, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("batch-size"));
+        let c = TrainConfig { corpus: "c".into(), weight_decay: f64::INFINITY, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("weight-decay: inf must be a finite number"));
         TrainConfig { corpus: "c".into(), ..Default::default() }.validate().unwrap();
     }
 }

@@ -1,9 +1,10 @@
 //! The training corpus: plain UTF-8 text, one sentence per line, blank lines skipped and counted.
 //!
 //! The file is streamed once to index the byte offset of every sentence (and to reject a
-//! non-UTF-8 line with its number); batches are then read by seeking, so the corpus is never
-//! held in memory. The order of each epoch is a permutation drawn from (seed, epoch): a resumed
-//! run finds the same batches from the step number alone.
+//! non-UTF-8 line with its number) and to hash it (its [`CorpusIdentity`], which a checkpoint
+//! records); batches are then read by seeking, so the corpus is never held in memory, and it
+//! must be a regular file (not a pipe). The order of each epoch is a permutation drawn from
+//! (seed, epoch): a resumed run finds the same batches from the step number alone.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -12,9 +13,26 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::hash::mix;
+
+/// What a corpus file held: a resumed run continues exactly only on the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorpusIdentity {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the bytes, in hex.
+    pub sha256: String,
+}
+
+impl std::fmt::Display for CorpusIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes, SHA-256 {}", self.bytes, &self.sha256[..self.sha256.len().min(16)])
+    }
+}
 
 /// An indexed corpus file.
 #[derive(Debug, Clone)]
@@ -24,11 +42,20 @@ pub struct Corpus {
     spans: Vec<(u64, u32)>,
     /// Blank lines skipped.
     pub blank_lines: usize,
+    identity: CorpusIdentity,
 }
 
 impl Corpus {
     /// Indexes `path`.
     pub fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "a folder" } else { "not a regular file (a pipe, a terminal or a device)" };
+            return Err(Error::Data(format!(
+                "corpus {} is {what}: the corpus is read again at every step, by seeking to its sentences, so it must be a file; save the text to one first",
+                path.display()
+            )));
+        }
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut spans = Vec::new();
@@ -36,12 +63,14 @@ impl Corpus {
         let mut offset = 0u64;
         let mut buf = Vec::new();
         let mut line = 0usize;
+        let mut hash = Sha256::new();
         loop {
             buf.clear();
             let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::io("read", path, e))?;
             if n == 0 {
                 break;
             }
+            hash.update(&buf);
             line += 1;
             let mut content = buf.strip_suffix(b"\n").unwrap_or(&buf);
             content = content.strip_suffix(b"\r").unwrap_or(content);
@@ -68,7 +97,13 @@ impl Corpus {
                 path.display()
             )));
         }
-        Ok(Corpus { path: path.to_path_buf(), spans, blank_lines })
+        let identity = CorpusIdentity { bytes: offset, sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect() };
+        Ok(Corpus { path: path.to_path_buf(), spans, blank_lines, identity })
+    }
+
+    /// The size and hash of the file as it was indexed.
+    pub fn identity(&self) -> &CorpusIdentity {
+        &self.identity
     }
 
     /// Number of sentences.
@@ -146,6 +181,16 @@ mod tests {
         let e = Corpus::open(&write("utf8", b"ok\nstill ok\nbad \xff\n")).unwrap_err().to_string();
         assert!(e.contains(":3: not valid UTF-8"), "{e}");
         assert!(Corpus::open(Path::new("/nonexistent/corpus.txt")).unwrap_err().to_string().contains("/nonexistent/corpus.txt"));
+        let e = Corpus::open(&std::env::temp_dir()).unwrap_err().to_string();
+        assert!(e.contains("is a folder"), "{e}");
+    }
+
+    #[test]
+    fn the_identity_is_the_size_and_hash_of_the_bytes() {
+        let c = Corpus::open(&write("identity", b"abc\n")).unwrap();
+        // printf 'abc\n' | sha256sum
+        assert_eq!(c.identity(), &CorpusIdentity { bytes: 4, sha256: "edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb".into() });
+        assert_ne!(Corpus::open(&write("identity2", b"abd\n")).unwrap().identity(), c.identity());
     }
 
     #[test]

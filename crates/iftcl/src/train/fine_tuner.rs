@@ -93,6 +93,16 @@ impl FineTuner {
     /// learning-rate settings of `settings` (its model, corpus and output paths are not used).
     pub fn new(encoder: &SentenceEncoder, settings: TrainConfig) -> Result<Self> {
         settings.validate_hyperparameters()?;
+        // The trainer's optimizer and queue cover the transformer's weights and width only:
+        // a model whose vectors pass through more modules is refused, not trained without them.
+        if let Some(m) = encoder.head.modules.first() {
+            return Err(Error::InvalidArgument(format!(
+                "the model's modules.json lists a {} module after pooling (folder `{}`): training such a model is not supported \
+                 (its weights would stay as they are, outside the optimizer); embed and eval run it",
+                m.spec.kind_name(),
+                m.spec.entry.path
+            )));
+        }
         let device = encoder.device().clone().autodiff();
         // A validation module moves onto the autodiff device once put in training mode.
         let model = encoder.model.clone().train().fork(&device).set_require_grad(true).train();
@@ -103,10 +113,15 @@ impl FineTuner {
         if max_len < settings.max_len {
             tracing::warn!("--max-len {} is longer than the model's max_seq_length: training truncates at {max_len} tokens", settings.max_len);
         }
+        // The queue and (on the CPU) the step must fit in memory: refused here, before either is
+        // allocated, rather than ended by the system's out-of-memory killer.
+        if let Some(limit) = super::memory::physical_memory() {
+            super::memory::check_fits(&settings, &encoder.config, settings.batch_size, max_len, *encoder.device() == Device::flex(), limit)?;
+        }
         Ok(FineTuner {
             model,
             config: encoder.config.clone(),
-            head: encoder.head,
+            head: encoder.head.clone(),
             extras: encoder.extras.clone(),
             tokenizer: encoder.tokenizer.clone().with_max_len(max_len)?,
             inference_tokenizer: encoder.tokenizer.clone(),
@@ -228,7 +243,7 @@ impl FineTuner {
     /// The model as it stands, as an inference encoder on the same device.
     pub fn encoder(&self) -> SentenceEncoder {
         let inner = self.device.clone().inner();
-        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head, self.extras.clone(), &inner)
+        SentenceEncoder::from_parts(self.config.clone(), self.model.valid(), self.inference_tokenizer.clone(), self.head.clone(), self.extras.clone(), &inner)
     }
 
     /// The optimizer (for checkpoints).

@@ -37,12 +37,61 @@ impl StepMemory {
     }
 }
 
-/// Parameters of a BERT encoder of this shape.
+/// Parameters of a BERT encoder of this shape (`u64::MAX` when that does not fit: a hostile
+/// config's sizes).
 pub fn parameter_count(c: &BertConfig) -> u64 {
-    let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
-    let embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) as u64 * h + 2 * h;
+    let (h, i) = (c.hidden_size as u128, c.intermediate_size as u128);
+    let embeddings = (c.vocab_size as u128 + c.max_position_embeddings as u128 + c.type_vocab_size as u128) * h + 2 * h;
     let layer = 4 * (h * h + h) + (h * i + i) + (i * h + h) + 2 * 2 * h;
-    embeddings + c.num_hidden_layers as u64 * layer
+    u64::try_from(embeddings.saturating_add((c.num_hidden_layers as u128).saturating_mul(layer))).unwrap_or(u64::MAX)
+}
+
+/// This machine's physical memory in bytes, where the system says (Linux's `/proc/meminfo`).
+/// A size past it cannot be allocated, whatever else runs.
+pub fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses, before anything is allocated, what cannot fit in this machine's memory (`limit`,
+/// normally [`physical_memory`]): the queue (`queue_size` slots of the embedding width, on every
+/// device: checkpoints read it back to the host), and on the CPU the model with its training
+/// step (`batch` sentences of up to `max_len` tokens). The message names the figure and the
+/// setting to lower.
+pub fn check_fits(settings: &crate::train::TrainConfig, model: &BertConfig, batch: usize, max_len: usize, on_cpu: bool, limit: u64) -> crate::Result<()> {
+    let too_big = |what: String, need: f64, lower: &str| {
+        Err(crate::Error::InvalidArgument(format!(
+            "{what} needs {}, more than this machine's {} of memory: {lower}",
+            human_bytes(need.min(u64::MAX as f64) as u64),
+            human_bytes(limit)
+        )))
+    };
+    let width = model.hidden_size as f64;
+    let queue = settings.queue_capacity() as f64 * width * F32 as f64;
+    if queue > limit as f64 {
+        let what = format!("a queue of {} slots × {} values (--queue-size)", settings.queue_capacity(), model.hidden_size);
+        return too_big(what, queue, "lower --queue-size");
+    }
+    if !on_cpu {
+        return Ok(());
+    }
+    let views = if settings.objective().needs_fraternal() { 3.0 } else { 2.0 };
+    // In f64 first: hostile sizes would overflow the exact estimate's integers.
+    let per_token_layer = 12.0 * width + 2.0 * model.intermediate_size as f64 + 3.0 * model.num_attention_heads as f64 * max_len as f64;
+    let rough = batch as f64 * views * max_len as f64 * per_token_layer * (model.num_hidden_layers as f64 + 1.0) * F32 as f64;
+    let params = parameter_count(model) as f64 * F32 as f64;
+    let need = if rough + 5.0 * params < 1e18 {
+        let step = step_memory(model, batch, views as usize, max_len);
+        step.total() as f64 + params + queue
+    } else {
+        rough + 5.0 * params
+    };
+    if need > limit as f64 {
+        let what = format!("a training step of --batch-size {batch} × --max-len {max_len} on this model (with its weights, gradients and optimizer state)");
+        return too_big(what, need, "lower --batch-size or --max-len");
+    }
+    Ok(())
 }
 
 /// The estimate for a step of `batch` sentences, `views` encoder passes per sentence (3 with
@@ -99,6 +148,23 @@ mod tests {
         assert!(one.total() > 4 * parameter_count(&c) * 4);
         assert_eq!(human_bytes(1_234_000_000), "1.2 GB");
         assert_eq!(human_bytes(12_300_000), "12 MB");
+    }
+
+    #[test]
+    fn what_cannot_fit_is_refused_with_the_figure_and_the_flag() {
+        use crate::train::TrainConfig;
+        let c = minilm();
+        let gb = 1_000_000_000;
+        let queue = TrainConfig { queue_size: Some(1_000_000_000), ..TrainConfig::default() };
+        let e = check_fits(&queue, &c, 64, 32, false, 24 * gb).unwrap_err().to_string();
+        assert!(e.contains("a queue of 1000000000 slots × 384 values (--queue-size) needs 1536.0 GB") && e.contains("lower --queue-size"), "{e}");
+        let e = check_fits(&TrainConfig::default(), &c, 1 << 40, 32, true, 24 * gb).unwrap_err().to_string();
+        assert!(e.contains("--batch-size 1099511627776 × --max-len 32") && e.contains("lower --batch-size or --max-len"), "{e}");
+        check_fits(&TrainConfig::default(), &c, 1 << 40, 32, false, 24 * gb).expect("a GPU step is not checked against the host");
+        check_fits(&TrainConfig::default(), &c, 64, 32, true, 24 * gb).unwrap();
+        let huge: BertConfig = serde_json::from_str(r#"{"vocab_size":1000000000000,"hidden_size":1000000000000,"num_hidden_layers":1000000000000,"num_attention_heads":1,"intermediate_size":1000000000000}"#).unwrap();
+        assert_eq!(parameter_count(&huge), u64::MAX, "saturates instead of wrapping");
+        assert!(physical_memory().is_none_or(|m| m > 1 << 20));
     }
 
     #[test]

@@ -88,6 +88,11 @@ pub struct MetricsLog {
     evals: Vec<(u64, f64)>,
 }
 
+/// The `step` field of a metrics record, for messages.
+fn step_of<T: Serialize>(data: &T) -> String {
+    serde_json::to_value(data).ok().and_then(|v| v["step"].as_u64()).map_or_else(|| "?".into(), |s| s.to_string())
+}
+
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
     kind: &'a str,
@@ -129,7 +134,12 @@ impl MetricsLog {
     }
 
     fn append<T: Serialize>(&self, kind: &str, data: &T) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).map_err(|e| Error::io("open", &self.path, e))?;
+        // A metrics file removed while the run goes on (by a user tidying up) is started again:
+        // the run is not ended for it.
+        if !self.path.exists() {
+            tracing::warn!("{} was removed during the run: a new one starts with the {kind} line of step {}", self.path.display(), step_of(data));
+        }
+        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&self.path).map_err(|e| Error::io("open", &self.path, e))?;
         let line = serde_json::to_string(&Line { kind, data }).expect("metrics serialise");
         writeln!(f, "{line}").map_err(|e| Error::io("write", &self.path, e))
     }

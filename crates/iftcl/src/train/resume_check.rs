@@ -10,6 +10,7 @@ use burn::tensor::Tensor;
 
 use super::checkpoint::{CONFIG_FILE, OPTIMIZER_FILE, QUEUE_FILE, Resumed, STATE_FILE};
 use super::config::TrainConfig;
+use super::data::CorpusIdentity;
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
 
@@ -58,9 +59,37 @@ pub fn check_config(dir: &Path, saved: &TrainConfig, asked: &TrainConfig) -> Res
     })
 }
 
+/// Refuses to continue the checkpoint `dir` on a corpus whose bytes differ from the ones it was
+/// trained on (`saved`; absent from older checkpoints), unless `allow_change`: then the run
+/// says that it is no longer an exact continuation.
+pub fn check_corpus(dir: &Path, saved: Option<&CorpusIdentity>, corpus: &Path, now: &CorpusIdentity, allow_change: bool) -> Result<()> {
+    match saved {
+        Some(saved) if saved != now => {
+            if allow_change {
+                tracing::warn!("corpus {} changed since {} was written ({now}; it was {saved}): the run continues on the new text, not exactly", corpus.display(), dir.display());
+                return Ok(());
+            }
+            Err(Error::Checkpoint {
+                path: dir.join(STATE_FILE),
+                message: format!(
+                    "the corpus {} changed since this checkpoint was written (now {now}; then {saved}): the steps would read other sentences than the run's. \
+                     Restore it, or pass --allow-corpus-change to continue on the new text (not an exact continuation)",
+                    corpus.display()
+                ),
+            })
+        }
+        Some(_) => Ok(()),
+        None => {
+            tracing::warn!("{} does not record its corpus (an older checkpoint): that {} is unchanged cannot be checked", dir.display(), corpus.display());
+            Ok(())
+        }
+    }
+}
+
 /// Checks that the parts of the checkpoint `dir` agree: the loop state with the config, the
 /// queue with the config and the model's width, the optimizer state with the model's
-/// parameters (every one, with its shape).
+/// parameters (every one, with its shape), and that the queue and optimizer state hold finite
+/// numbers only.
 pub fn check_parts(dir: &Path, r: &Resumed, model: &SentenceEncoder) -> Result<()> {
     let bad = |file: &str, message: String| Err(Error::Checkpoint { path: dir.join(file), message });
     let (state, config) = (&r.state, &r.config);
@@ -71,6 +100,9 @@ pub fn check_parts(dir: &Path, r: &Resumed, model: &SentenceEncoder) -> Result<(
         return bad(STATE_FILE, format!("total_steps {} disagrees with max-steps {m} of {CONFIG_FILE}", state.total_steps));
     }
     let (slots, width) = (config.queue_capacity(), model.dim());
+    if state.queue_head >= slots.max(1) {
+        return bad(STATE_FILE, format!("queue_head {} is outside the queue's {slots} slots", state.queue_head));
+    }
     if r.queue.stamps.len() != slots || r.queue.values.len() != slots * width {
         return bad(
             QUEUE_FILE,
@@ -83,6 +115,12 @@ pub fn check_parts(dir: &Path, r: &Resumed, model: &SentenceEncoder) -> Result<(
     }
     if r.queue.keys.len() != slots {
         return bad(QUEUE_FILE, format!("holds {} sentence keys for {slots} slots", r.queue.keys.len()));
+    }
+    if let Some(i) = r.queue.values.iter().position(|v| !v.is_finite()) {
+        return bad(QUEUE_FILE, format!("holds {} at position {i} (slot {}): the queue of a run that diverged, or a damaged file", r.queue.values[i], i / width.max(1)));
+    }
+    if let Some((i, s)) = r.queue.stamps.iter().enumerate().find(|(_, s)| **s < -1 || **s > state.step as i64) {
+        return bad(STATE_FILE, format!("queue_stamps[{i}] is {s}: a slot is stamped with the step that filled it (at most step {}), or -1 when empty", state.step));
     }
     check_optimizer(&dir.join(OPTIMIZER_FILE), model)
 }
@@ -112,11 +150,26 @@ fn check_optimizer(path: &Path, model: &SentenceEncoder) -> Result<()> {
                 covered.insert(id);
             }
         }
+        let bytes = t.to_bytes().map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("cannot be read ({e})") })?;
+        if let Some((i, v)) = non_finite(&bytes, t.dtype) {
+            return bad(format!("state `{}` holds {v} at position {i}: the optimizer state of a run that diverged, or a damaged file", t.name));
+        }
     }
     if covered.len() != params.len() {
         return bad(format!("holds state for {} of the model's {} parameters (truncated, or another model's)", covered.len(), params.len()));
     }
     Ok(())
+}
+
+/// The first value of a tensor's little-endian `bytes` that is not finite, with its position
+/// (floating-point dtypes only; other dtypes hold no such values).
+fn non_finite(bytes: &[u8], dtype: burn_pack::DType) -> Option<(usize, f64)> {
+    let find = |width: usize, value: &dyn Fn(&[u8]) -> f64| bytes.chunks_exact(width).map(value).enumerate().find(|(_, v)| !v.is_finite());
+    match dtype {
+        burn_pack::DType::F32 => find(4, &|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        burn_pack::DType::F64 => find(8, &|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
+        _ => None,
+    }
 }
 
 /// Parameter id -> shape, for every parameter of the encoder.

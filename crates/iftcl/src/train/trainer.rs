@@ -6,7 +6,7 @@ use std::path::Path;
 
 use web_time::Instant;
 
-use super::checkpoint::{TrainerState, load_resume};
+use super::checkpoint::{STATE_FILE, TrainerState, load_resume};
 use super::checkpointer::Checkpointer;
 use super::config::TrainConfig;
 use super::data::Corpus;
@@ -28,9 +28,18 @@ use crate::eval::{self, Task};
 /// those of [`resume_check::MAY_CHANGE`] may differ. Checkpoints are written only from a model
 /// that computes finite embeddings.
 pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
-    // --- set-up -------------------------------------------------------------------------------
+    // --- set-up: every input is read and checked before anything in the output folder changes
     config.validate()?;
     let folder = OutputFolder::open(&config.out)?;
+    let eval_data = config.eval_data.as_deref();
+    let model_input = if resume.is_some() { None } else { Some(("--model", config.model.as_path())) };
+    let inputs: Vec<(&str, &Path)> = model_input
+        .into_iter()
+        .chain([("--corpus", config.corpus.as_path())])
+        .chain(eval_data.map(|d| ("--eval-data", d)))
+        .chain(resume.map(|r| ("--resume", r)))
+        .collect();
+    folder.check_inputs(&inputs, resume)?;
     let resumed = match resume {
         Some(dir) => {
             let r = load_resume(dir)?;
@@ -39,7 +48,6 @@ pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn Trai
         }
         None => None,
     };
-    folder.claim(resume, config.overwrite)?;
     let corpus = Corpus::open(&config.corpus)?;
     if corpus.len() < config.batch_size {
         return Err(Error::Data(format!(
@@ -53,7 +61,12 @@ pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn Trai
         tracing::info!("corpus: {} sentences, {} blank lines skipped", corpus.len(), corpus.blank_lines);
     }
     let per_epoch = corpus.batches_per_epoch(config.batch_size) as u64;
-    let total_steps = config.max_steps.unwrap_or(per_epoch * config.epochs as u64);
+    let total_steps = match config.max_steps {
+        Some(m) => m,
+        None => per_epoch.checked_mul(config.epochs as u64).ok_or_else(|| {
+            Error::InvalidArgument(format!("epochs: {} passes of {per_epoch} steps are more steps than can be counted; use --max-steps", config.epochs))
+        })?,
+    };
     let selected = device::select(config.device.parse::<DeviceSpec>()?)?;
 
     let model_dir = match &resumed {
@@ -61,34 +74,49 @@ pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn Trai
         None => config.model.clone(),
     };
     let start = SentenceEncoder::load(&model_dir, &selected.device)?;
-    let mut state = TrainerState { step: 0, total_steps, best_dev: None, queue_stamps: vec![], queue_head: 0 };
+    let dev_task: Option<Task> = match eval_data {
+        Some(dir) => Some(eval::load_task(dir, "STS-B-dev")?),
+        None => None,
+    };
     let mut tuner = FineTuner::new(&start, config.clone())?;
-    let mut checkpoints = Checkpointer::new(&config.out, None);
+    // Only now, with every input good, may the run take the folder over (nothing is removed:
+    // another run's checkpoints stay until this run writes its own).
+    folder.claim(resume, config.overwrite)?;
+    let mut state = TrainerState { step: 0, total_steps, best_dev: None, queue_stamps: vec![], queue_head: 0, corpus: Some(corpus.identity().clone()) };
+    let mut checkpoints = Checkpointer::new(&folder, None);
     if let Some((dir, r)) = resumed {
         resume_check::check_parts(&dir, &r, &start)?;
-        if r.state.step >= total_steps {
+        resume_check::check_corpus(&dir, r.state.corpus.as_ref(), &config.corpus, corpus.identity(), config.allow_corpus_change)?;
+        let finished = r.state.step >= total_steps;
+        // A run without evaluation writes best/ with each checkpoint, before last/; a best/
+        // missing or behind a finished last/ (a kill during the final write of an older
+        // version) is completed from it rather than declared done.
+        let best_behind = finished && r.state.best_dev.is_none() && checkpoint_step(&checkpoints.best_dir) != Some(r.state.step);
+        if finished && !best_behind {
             return Err(Error::Checkpoint {
                 path: dir,
                 message: format!("the run is already at step {} of {total_steps}: nothing to do (a larger --max-steps continues it)", r.state.step),
             });
         }
-        if total_steps != r.state.total_steps {
+        if total_steps != r.state.total_steps && !finished {
             tracing::warn!("the schedule now spans {total_steps} steps instead of {}: the learning rate of the steps after {} follows it", r.state.total_steps, r.state.step);
         }
         tuner = tuner.restore(r.state.step, r.optimizer, &r.queue)?;
-        state = TrainerState { total_steps, ..r.state };
+        state = TrainerState { total_steps: total_steps.max(r.state.step), corpus: state.corpus, ..r.state };
+        checkpoints = Checkpointer::new(&folder, Some((dir.clone(), state.step)));
+        if best_behind {
+            checkpoints.write(&tuner, &config, &state, true, false)?;
+            tracing::warn!("{} was missing or behind {} (step {}): written from it", checkpoints.best_dir.display(), dir.display(), state.step);
+            let Checkpointer { last_dir, best_dir, .. } = checkpoints;
+            return Ok(TrainSummary { steps: state.step, last_loss: f64::NAN, best_dev: None, last_dir, best_dir, history: Vec::new() });
+        }
         tracing::info!("resuming from {} at step {}", dir.display(), state.step);
-        checkpoints = Checkpointer::new(&config.out, Some((dir, state.step)));
     }
     drop(start);
     if tuner.objective().fused {
         tracing::info!("loss: fused WGSL kernels");
     }
     let warmup = (config.warmup_ratio * total_steps as f64).round() as u64;
-    let dev_task: Option<Task> = match &config.eval_data {
-        Some(dir) => Some(eval::load_task(dir, "STS-B-dev")?),
-        None => None,
-    };
     let mut log = MetricsLog::open(&config.out, state.step)?;
     observer.on_start(state.step, total_steps, &selected.description);
     if let (Some(task), 0) = (&dev_task, state.step) {
@@ -121,14 +149,15 @@ pub fn train(config: TrainConfig, resume: Option<&Path>, observer: &mut dyn Trai
         Ended::Diverged { step, lr, what } => return Err(around.checkpoints.stop(step, lr, &what)),
         Ended::Cancelled { done } => return Err(Error::Cancelled(format!("after {done} steps"))),
     }
-    let AroundSteps { state, mut checkpoints, history, last_loss, .. } = around;
-    if state.best_dev.is_none() {
-        // No evaluation in this run (nor before its resume): the last model is the best known.
-        checkpoints.write(&tuner, &config, &state, true, false)?;
-    }
+    let AroundSteps { state, checkpoints, history, last_loss, .. } = around;
     drop(folder);
     let Checkpointer { last_dir, best_dir, .. } = checkpoints;
     Ok(TrainSummary { steps: state.step, last_loss, best_dev: state.best_dev, last_dir, best_dir, history })
+}
+
+/// The step of the checkpoint in `dir`, if there is a readable one.
+fn checkpoint_step(dir: &Path) -> Option<u64> {
+    crate::hf_config::read_json::<TrainerState>(&dir.join(STATE_FILE)).ok().map(|s| s.step)
 }
 
 /// What `iftcl train` does after each step: log it, tell the observer, and at evaluation
@@ -180,7 +209,10 @@ impl StepHooks for AroundSteps<'_> {
             if let Some(why) = self.checkpoints.unsound(tuner, texts)? {
                 return Err(self.checkpoints.stop(r.step, r.lr, &why));
             }
-            let mut best = false;
+            // Without evaluation (in this run and before its resume) the last model is the best
+            // known: best/ is written with every checkpoint, before last/, so that both are this
+            // run's from its first checkpoint on and a kill between them leaves a resumable state.
+            let mut best = self.dev_task.is_none() && self.state.best_dev.is_none();
             if let Some(task) = self.dev_task {
                 let enc = tuner.encoder();
                 let score = eval::evaluate(std::slice::from_ref(task), |s| enc.embed(s))?[0].spearman;
