@@ -12,6 +12,7 @@
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
+//! - [`convert`]: a model folder rewritten with f16, bf16 or int8 weights ([`Precision`]).
 //! - [`atomic`]: files and folders written atomically (temporary name, then rename).
 //!
 //! ```no_run
@@ -29,6 +30,7 @@
 pub mod atomic;
 pub mod bench;
 pub mod compare;
+pub mod convert;
 pub mod device;
 pub mod diagnose;
 pub mod encoder;
@@ -47,6 +49,6 @@ pub mod train;
 
 pub use burn;
 pub use device::{DeviceSpec, SelectedDevice};
-pub use encoder::{Head, SentenceEncoder};
+pub use encoder::{Head, PreparedEncoder, SentenceEncoder};
 pub use error::{Error, Result};
-pub use model::{ModelFiles, RawModelFiles};
+pub use model::{ModelFiles, Precision, RawModelFiles};

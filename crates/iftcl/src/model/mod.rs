@@ -6,7 +6,8 @@
 //!   the row-wise parts with CPU-specific paths.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
 //! - [`pooling`]: token states to one vector per sentence.
-//! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
+//! - `weights`: `model.safetensors` in and out, in every [`precision`] ([`int8`]: the int8
+//!   layout); [`folder`]: whole model folders.
 
 pub mod activation;
 pub mod batch;
@@ -14,8 +15,10 @@ pub mod bert;
 pub mod dropout;
 pub mod folder;
 pub mod gelu;
+pub mod int8;
 pub mod op_path;
 pub mod pooling;
+pub mod precision;
 pub(crate) mod relative_position;
 pub(crate) mod rows;
 pub(crate) mod weights;
@@ -25,3 +28,4 @@ pub use bert::BertModel;
 pub use folder::{COMPANION_FILES, FolderContents, FolderExtras, ModelFiles, RawModelFiles};
 pub use op_path::OpPath;
 pub use pooling::{l2_normalize, pool};
+pub use precision::Precision;
