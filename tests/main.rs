@@ -12,6 +12,7 @@ mod fused_loss;
 mod golden;
 mod hub;
 mod loader_props;
+mod precision;
 mod random_weights;
 mod robustness;
 mod small_tune;

@@ -1,6 +1,9 @@
 // Types of index.js: the encoder in a Web Worker.
 
-/** Model files: bytes, or URLs (resolved against the page). */
+/**
+ * Model files: bytes, or URLs (resolved against the page). `weights` is model.safetensors in
+ * f32, f16, bf16 or int8 (`iftcl convert --dtype f16` halves the download).
+ */
 export interface ModelFiles {
   config: Uint8Array | ArrayBuffer | string | URL;
   weights: Uint8Array | ArrayBuffer | string | URL;
@@ -51,7 +54,8 @@ export class Encoder {
   fineTune(sentences: string[], options?: FineTuneOptions): Promise<number[]>;
   resetFineTune(): Promise<void>;
   checkDevice(): Promise<DeviceCheck[]>;
-  exportWeights(): Promise<Uint8Array>;
+  /** model.safetensors bytes of the current weights; `dtype` "f32" (default), "f16", "bf16" or "int8". */
+  exportWeights(options?: { dtype?: "f32" | "f16" | "bf16" | "int8" }): Promise<Uint8Array>;
   /** Stops the worker at once; calls in flight reject with an AbortError. */
   terminate(): void;
 }

@@ -158,9 +158,9 @@ export class Encoder {
     return this.#channel.call("checkDevice", []);
   }
 
-  /** The current weights as model.safetensors bytes. */
-  exportWeights() {
-    return this.#channel.call("exportWeights", []);
+  /** The current weights as model.safetensors bytes (`options.dtype`: "f32", "f16", "bf16", "int8"). */
+  exportWeights(options = {}) {
+    return this.#channel.call("exportWeights", [options]);
   }
 
   /** Stops the worker at once (a running call rejects); the encoder cannot be used after. */

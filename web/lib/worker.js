@@ -25,11 +25,13 @@ const ops = {
   async load([files, options]) {
     requireSimd();
     if (encoder) throw new Error("Encoder.load: this worker already holds an encoder");
-    // The model files download while the module compiles (given URLs, the module would fetch
-    // them one after the other, once it is running). Bytes and bad values go through as given.
-    const download = Promise.all(Object.entries(files).map(async ([key, v]) => [key, typeof v === "string" ? await fetchBytes(v) : v]));
-    const [, fetched] = await Promise.all([init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined), download]);
-    encoder = await Encoder.load(Object.fromEntries(fetched), { device: options.device });
+    // Every download starts now, while the module compiles, and the module's Encoder.load takes
+    // the promises: it parses the tokenizer while the weights still arrive. Each promise's
+    // failure is reported by Encoder.load (or lost with a failed init, which says why).
+    const started = Object.fromEntries(Object.entries(files).map(([key, v]) => [key, typeof v === "string" ? fetchBytes(v) : v]));
+    for (const v of Object.values(started)) if (v instanceof Promise) v.catch(() => {});
+    await init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
+    encoder = await Encoder.load(started, { device: options.device });
     return { device: encoder.device, dim: encoder.dim };
   },
   embed: ([texts], signal) => encoder.embed(texts, { signal }),
@@ -42,7 +44,7 @@ const ops = {
   },
   resetFineTune: () => encoder.resetFineTune(),
   checkDevice: () => encoder.checkDevice(),
-  exportWeights: () => encoder.exportWeights(),
+  exportWeights: ([options]) => encoder.exportWeights(options),
 };
 
 /** The buffers of a result that move to the page instead of being copied. */

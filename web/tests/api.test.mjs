@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import init, { Encoder } from "../pkg/iftcl_wasm.js";
-import { web, modelDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir } from "./common.mjs";
+import { web, modelDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir, convertedModel, safetensors, safetensorsHeader, withMetadata } from "./common.mjs";
 
 await init({ module_or_path: readFileSync(path.join(web, "pkg/iftcl_wasm_bg.wasm")) });
 const encoder = await Encoder.load(modelFiles(), { device: "auto" });
@@ -175,4 +175,59 @@ test("fineTune runs IFTCL steps and exportWeights feeds the native iftcl", async
   console.log(`native iftcl on the exported weights vs wasm: max abs difference ${d.toExponential(2)}`);
   assert.ok(d <= 1e-5, `native iftcl on the exported weights vs wasm: max abs difference ${d}`);
   assert.ok(maxAbsDiff(native, before) > MOVED_AT_LEAST, "the export holds the tuned weights, not the start");
+});
+
+/// The worst cosine of each precision to f32 (docs/models.md, "Precisions").
+const PRECISION_BOUND = { f16: 0.9999, bf16: 0.999, int8: 0.99 };
+const worstCosine = (a, b) => a.reduce((w, v, i) => Math.min(w, cosine(v, b[i])), 1);
+
+test("f16, bf16 and int8 files load and embed close to f32, in every family", async () => {
+  for (const family of ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"]) {
+    const src = path.join(tinyDir, family);
+    const f32 = await Encoder.load(modelFiles(src), { device: "cpu" });
+    const reference = await f32.embed(golden.sentences);
+    f32.free();
+    for (const [precision, bound] of Object.entries(PRECISION_BOUND)) {
+      const enc = await Encoder.load(modelFiles(convertedModel(precision, src)), { device: "cpu" });
+      const worst = worstCosine(await enc.embed(golden.sentences), reference);
+      enc.free();
+      assert.ok(worst >= bound, `${family} ${precision}: worst cosine ${worst} to f32`);
+      console.log(`wasm (cpu) ${family} ${precision}: worst cosine to f32 ${worst.toFixed(7)}`);
+    }
+  }
+});
+
+test("the f16 model, the browser's default download, matches PyTorch; its weights export in f16 unchanged", async () => {
+  const dir = convertedModel("f16");
+  const files = modelFiles(dir);
+  // Given as promises (what the worker passes while the files download).
+  const half = await Encoder.load(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Promise.resolve(v)])), { device: "cpu" });
+  const worst = worstCosine(await half.embed(golden.sentences), golden.embeddings);
+  console.log(`wasm (cpu) all-MiniLM-L6-v2 f16 vs PyTorch f32: worst cosine ${worst.toFixed(7)}; ${(files.weights.length / 1e6).toFixed(1)} MB of weights`);
+  assert.ok(worst >= 0.9999, `worst cosine ${worst}`);
+  // Exported in f16, the values loaded (exact in f32) give back the file's own bytes.
+  const exported = safetensors(await half.exportWeights({ dtype: "f16" }));
+  const file = safetensors(files.weights);
+  assert.deepEqual(Object.keys(exported).sort(), Object.keys(file).sort());
+  for (const [name, t] of Object.entries(exported)) {
+    assert.equal(t.dtype, "F16", name);
+    assert.ok(t.bytes.equals(file[name].bytes), `${name}: exported f16 differs from the file's`);
+  }
+  const int8 = safetensorsHeader(await half.exportWeights({ dtype: "int8" })).header;
+  assert.equal(int8.__metadata__["iftcl.quantization"], "int8-rows-v1");
+  await assert.rejects(half.exportWeights({ dtype: "int4" }), /exportWeights: options.dtype: .*`int4` is not f32, f16, bf16 or int8/);
+  await assert.rejects(Encoder.load({ ...files, weights: Promise.reject(new Error("network down")) }), /Encoder.load: `weights`: network down/);
+  half.free();
+});
+
+test("int8 files without their layout key or with a damaged scale are refused by name", async () => {
+  const files = modelFiles(convertedModel("int8", path.join(tinyDir, "roberta")));
+  await assert.rejects(Encoder.load({ ...files, weights: withMetadata(files.weights, { format: "pt" }) }), /`embeddings\.word_embeddings\.weight\.int8` is part of an int8 weight matrix, but the file's __metadata__ key `iftcl\.quantization` has no such key \(expected "int8-rows-v1"\)/);
+  const { header, start } = safetensorsHeader(files.weights);
+  const name = "encoder.layer.0.attention.self.query.weight.scale";
+  const damaged = new Uint8Array(files.weights);
+  new DataView(damaged.buffer).setFloat32(start + header[name].data_offsets[0] + 4, Number.NaN, true);
+  await assert.rejects(Encoder.load({ ...files, weights: damaged }), new RegExp(`\`${name.replaceAll(".", "\\.")}\` holds NaN as scale 1`));
+  const loaded = await Encoder.load(files, { device: "cpu" });
+  loaded.free();
 });

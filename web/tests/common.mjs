@@ -1,5 +1,6 @@
 // Paths the web tests share: the same variables as the Rust tests (tests/common/mod.rs).
-import { createReadStream, readFileSync, existsSync, statSync } from "node:fs";
+import { createReadStream, readFileSync, existsSync, statSync, renameSync, rmSync, mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,12 +44,44 @@ export function maxAbsDiff(a, b) {
   return m;
 }
 
+/// The header of a safetensors file: { header (its JSON, `__metadata__` included), start (where
+/// the data begins), view (a Buffer over the bytes) }.
+export function safetensorsHeader(bytes) {
+  const view = Buffer.from(bytes.buffer ? bytes.buffer : bytes, bytes.byteOffset || 0, bytes.byteLength ?? bytes.length);
+  const n = Number(view.readBigUInt64LE(0));
+  return { header: JSON.parse(view.subarray(8, 8 + n).toString("utf8")), start: 8 + n, view };
+}
+
+/// `bytes` (a safetensors file) with its header's `__metadata__` replaced by `metadata`.
+export function withMetadata(bytes, metadata) {
+  const { header, start, view } = safetensorsHeader(bytes);
+  header.__metadata__ = metadata;
+  let text = JSON.stringify(header);
+  text += " ".repeat((8 - (text.length % 8)) % 8);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(text.length));
+  return new Uint8Array(Buffer.concat([size, Buffer.from(text), view.subarray(start)]));
+}
+
+/// The values of a tensor of `safetensors()` as numbers (F32, F16, BF16).
+export function tensorValues({ dtype, bytes }) {
+  const out = [];
+  for (let i = 0; i < bytes.length; i += dtype === "F32" ? 4 : 2) {
+    if (dtype === "F32") out.push(bytes.readFloatLE(i));
+    else if (dtype === "BF16") out.push(new Float32Array(new Uint32Array([bytes.readUInt16LE(i) << 16]).buffer)[0]);
+    else if (dtype === "F16") {
+      const h = bytes.readUInt16LE(i), e = (h >> 10) & 31, f = h & 1023, sign = h & 0x8000 ? -1 : 1;
+      out.push(sign * (e === 0 ? f * 2 ** -24 : e === 31 ? (f ? NaN : Infinity) : (1 + f / 1024) * 2 ** (e - 15)));
+    } else throw new Error(`tensorValues: dtype ${dtype}`);
+  }
+  return out;
+}
+
 /// The tensors of a safetensors file: { name: { dtype, shape, bytes } } (bytes: a view of the
 /// tensor's data).
 export function safetensors(bytes) {
-  const view = Buffer.from(bytes.buffer ? bytes.buffer : bytes, bytes.byteOffset || 0, bytes.byteLength ?? bytes.length);
-  const n = Number(view.readBigUInt64LE(0));
-  const header = JSON.parse(view.subarray(8, 8 + n).toString("utf8"));
+  const { header, start, view } = safetensorsHeader(bytes);
+  const n = start - 8;
   delete header.__metadata__;
   const out = {};
   for (const [name, t] of Object.entries(header)) {
@@ -82,6 +115,31 @@ export function modelFiles(dir = modelDir) {
   };
 }
 
+/// `src` (default: the model) with its weights in `precision` (f16, bf16, int8), written by the
+/// native `iftcl convert` into models/converted/<name>-<precision>/ and written again when the
+/// model or the binary is newer. This is where the demo's default download, the f16 model,
+/// comes from (scripts/serve-web.sh writes the same folder).
+export function convertedModel(precision, src = modelDir) {
+  const bin = iftclBin();
+  const dest = path.join(process.env.IFTCL_CONVERTED || path.join(root, "models/converted"), `${path.basename(src)}-${precision}`);
+  const mtime = (p) => statSync(p).mtimeMs;
+  const weights = path.join(dest, "model.safetensors");
+  if (existsSync(weights) && mtime(weights) >= Math.max(mtime(path.join(src, "model.safetensors")), mtime(bin))) return dest;
+  // Written under a name of this process's, then renamed: test files running at once never
+  // see half a folder.
+  const mine = `${dest}.${process.pid}`;
+  mkdirSync(path.dirname(dest), { recursive: true });
+  execFileSync(bin, ["convert", "--dtype", precision, src, mine], { env: { ...process.env, RUST_LOG: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
+  rmSync(dest, { recursive: true, force: true });
+  try {
+    renameSync(mine, dest);
+  } catch (e) {
+    rmSync(mine, { recursive: true, force: true });
+    if (!existsSync(weights)) throw e;
+  }
+  return dest;
+}
+
 /// The native `iftcl` binary of the Cargo build (same folder as the Rust tests use).
 export function iftclBin() {
   const target = process.env.CARGO_TARGET_DIR || path.join(process.env.HOME, ".cache/iftcl-target");
@@ -92,17 +150,18 @@ export function iftclBin() {
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm", ".ts": "text/plain" };
 
-/// Serves web/ as the site and the model folder under /model/ on 127.0.0.1 (a free port);
-/// `pkg` (default web/pkg) under /pkg/, `site` (default web/) for everything else.
-/// Resolves to { server, port, requests } (requests: each path asked for, in order); close it
-/// with server.close().
-export async function serveDemo({ pkg = path.join(web, "pkg"), site = web } = {}) {
+/// Serves web/ as the site and a model folder under /model/ on 127.0.0.1 (a free port): `model`
+/// (default: the model in f16, the demo's default download), `pkg` (default web/pkg) under
+/// /pkg/, `site` (default web/) for everything else.
+/// Resolves to { server, port, requests, model } (requests: each path asked for, in order;
+/// model: the folder served); close it with server.close().
+export async function serveDemo({ pkg = path.join(web, "pkg"), site = web, model = convertedModel("f16") } = {}) {
   const requests = [];
   const server = createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
     requests.push(url);
-    const file = url.startsWith("/model/") ? path.join(modelDir, url.slice(7)) : url.startsWith("/pkg/") ? path.join(pkg, url.slice(5)) : path.join(site, url === "/" ? "index.html" : url);
-    const inside = [site, pkg, modelDir].some((dir) => file.startsWith(dir + path.sep));
+    const file = url.startsWith("/model/") ? path.join(model, url.slice(7)) : url.startsWith("/pkg/") ? path.join(pkg, url.slice(5)) : path.join(site, url === "/" ? "index.html" : url);
+    const inside = [site, pkg, model].some((dir) => file.startsWith(dir + path.sep));
     if (!inside || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end("not found");
       return;
@@ -111,5 +170,5 @@ export async function serveDemo({ pkg = path.join(web, "pkg"), site = web } = {}
     createReadStream(file).pipe(res);
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  return { server, port: server.address().port, requests };
+  return { server, port: server.address().port, requests, model };
 }

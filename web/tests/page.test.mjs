@@ -5,10 +5,10 @@
 // with --enable-unsafe-webgpu) and says so when it does not.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { web, golden, modelDir, serveDemo, cosine, maxAbsDiff, safetensors, stsbDev } from "./common.mjs";
+import { web, golden, serveDemo, cosine, maxAbsDiff, safetensors, tensorValues, stsbDev } from "./common.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const BASE_FLAGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
@@ -18,11 +18,13 @@ const results = path.join(web, "test-results");
 const FINE_TUNE_MOVES_AT_LEAST = 1e-5;
 let server;
 let port;
+let requests;
+let served; // the model folder the demo loads: all-MiniLM-L6-v2 in f16, its default download
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (or set CHROMIUM)`);
   mkdirSync(results, { recursive: true });
-  ({ server, port } = await serveDemo());
+  ({ server, port, requests, model: served } = await serveDemo());
 });
 
 after(() => server?.close());
@@ -51,6 +53,14 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     await page.waitForFunction(() => window.iftclDemo.ready || window.iftclDemo.error, null, { timeout: 300_000 });
     const state = await page.evaluate(() => ({ ...window.iftclDemo }));
     assert.equal(state.error, null, `${label}: ${state.error}\n${logs.join("\n")}`);
+    // The default download is the f16 file (half the bytes of f32).
+    assert.ok(requests.includes("/model/model.safetensors"), requests.join(", "));
+    const dtypes = new Set(Object.values(safetensors(readFileSync(path.join(served, "model.safetensors")))).map((t) => t.dtype));
+    assert.deepEqual([...dtypes], ["F16"]);
+    const downloaded = [...new Set(requests)].reduce((sum, r) => {
+      const file = r.startsWith("/model/") ? path.join(served, r.slice(7)) : r.startsWith("/pkg/") ? path.join(web, "pkg", r.slice(5)) : path.join(web, r === "/" ? "index.html" : r);
+      return sum + (existsSync(file) ? statSync(file).size : 0);
+    }, 0);
     if (requireWebGpu) assert.match(state.device, /^webgpu/);
     else assert.equal(state.device, "cpu");
 
@@ -116,7 +126,7 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     }
     if (!fineTune) {
       await page.screenshot({ path: path.join(results, `demo-${label}.png`), fullPage: true });
-      const figures = { path: label, device: state.device, first_embedding_s: state.firstEmbedMs / 1000, stsb_dev_sentences_per_s: perSecond };
+      const figures = { path: label, device: state.device, first_embedding_s: state.firstEmbedMs / 1000, stsb_dev_sentences_per_s: perSecond, downloaded_mb: downloaded / 1e6 };
       console.log(`figures: ${JSON.stringify(figures)}`);
       return figures;
     }
@@ -148,15 +158,17 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
     assert.equal(download.suggestedFilename(), "model.safetensors");
     const got = safetensors(readFileSync(await download.path()));
-    const want = safetensors(readFileSync(path.join(modelDir, "model.safetensors")));
-    // Every tensor the encoder uses, with its shape (the model's file also holds the pooler and
-    // position ids, which sentence-transformers' mean pooling never reads and iftcl does not
-    // write).
-    const unused = new Set(["embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias"]);
-    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).filter((k) => !unused.has(k)).sort());
-    for (const [name, t] of Object.entries(got)) assert.deepEqual(t.shape, want[name].shape, name);
-    // ... and the tuned values, not the start's.
-    const changed = Object.keys(got).filter((name) => !got[name].bytes.equals(want[name].bytes));
+    const want = safetensors(readFileSync(path.join(served, "model.safetensors")));
+    // Every tensor the encoder uses (what `iftcl convert` wrote: not the pooler or position
+    // ids, which sentence-transformers' mean pooling never reads), with its shape, in f32.
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+    for (const [name, t] of Object.entries(got)) {
+      assert.deepEqual(t.shape, want[name].shape, name);
+      assert.equal(t.dtype, "F32", name);
+    }
+    // ... and the tuned values, not the start's (the f16 values loaded are exact in f32).
+    const differs = (a, b) => a.some((x, i) => x !== b[i]);
+    const changed = Object.keys(got).filter((name) => differs(tensorValues(got[name]), tensorValues(want[name])));
     assert.ok(changed.length > 0, `${label}: the exported weights are the untuned ones`);
     await page.screenshot({ path: path.join(results, `demo-${label}.png`), fullPage: true });
     const figures = {
@@ -164,6 +176,7 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
       device: state.device,
       first_embedding_s: state.firstEmbedMs / 1000,
       page_to_ready_s: (Date.now() - t0) / 1000,
+      downloaded_mb: downloaded / 1e6,
       stsb_dev_sentences_per_s: perSecond,
       fine_tune_steps_per_s: stepsPerSecond,
       fine_tune_batch: fineTune.batch,

@@ -12,7 +12,7 @@ use std::io::Write;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use cmd::{bench, check_device, devices, embed, eval, similarity, train};
+use cmd::{bench, check_device, convert, devices, embed, eval, similarity, train};
 
 /// Sentence encoders trained and run with the IFTCL recipe on any GPU (wgpu) or the CPU.
 #[derive(Parser, Debug)]
@@ -42,6 +42,9 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Write a model folder with its weights in f16, bf16 or int8 (or back in f32): the same
+    /// folder, file for file, with a smaller model.safetensors.
+    Convert(convert::ConvertArgs),
     /// Throughput benchmarks.
     Bench {
         #[command(subcommand)]
@@ -79,6 +82,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::CheckDevice { device } => check_device::run(&device),
+        Command::Convert(args) => convert::run(args),
         Command::Bench { what } => bench::run(what),
     }
 }

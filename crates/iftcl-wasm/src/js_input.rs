@@ -32,23 +32,57 @@ pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// `files[key]` as bytes: a Uint8Array, an ArrayBuffer, or a URL to fetch. `None` when absent.
-pub(crate) async fn file_bytes(files: &JsValue, key: &str) -> Result<Option<Vec<u8>>, JsValue> {
-    let v = Reflect::get(files, &key.into())?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    if let Some(url) = v.as_string() {
-        return fetch_bytes(&url).await.map(Some);
-    }
-    if v.is_instance_of::<Uint8Array>() || v.is_instance_of::<js_sys::ArrayBuffer>() {
-        return Ok(Some(Uint8Array::new(&v).to_vec()));
-    }
-    Err(js_err(&format!("Encoder.load: `{key}`"), "must be a Uint8Array, an ArrayBuffer or a URL string"))
+/// A model file as JavaScript passed it: its bytes, or a promise of them (a URL being fetched,
+/// or a promise the caller passed).
+pub(crate) enum FileInput {
+    Absent,
+    Bytes(Vec<u8>),
+    /// Handlers are attached as soon as it starts, so a failed download is never reported
+    /// as an unhandled rejection while other files are awaited.
+    Later(JsFuture, String),
 }
 
-pub(crate) async fn required(files: &JsValue, key: &str, file: &str) -> Result<Vec<u8>, JsValue> {
-    file_bytes(files, key).await?.ok_or_else(|| js_err("Encoder.load", format!("`{key}` ({file}) is required: bytes or a URL")))
+/// Bytes (one copy, into the module's memory) of a Uint8Array or ArrayBuffer `v`.
+fn bytes_of(v: &JsValue, key: &str) -> Result<Vec<u8>, JsValue> {
+    if v.is_instance_of::<Uint8Array>() || v.is_instance_of::<js_sys::ArrayBuffer>() {
+        return Ok(Uint8Array::new(v).to_vec());
+    }
+    Err(js_err(&format!("Encoder.load: `{key}`"), "must be a Uint8Array, an ArrayBuffer or a URL string (or a promise of bytes)"))
+}
+
+/// Starts getting `files[key]`: a URL starts downloading now, bytes are taken as they are.
+pub(crate) fn start_file(files: &JsValue, key: &str) -> Result<FileInput, JsValue> {
+    let v = Reflect::get(files, &key.into())?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(FileInput::Absent);
+    }
+    if let Some(url) = v.as_string() {
+        let fetching = wasm_bindgen_futures::future_to_promise(async move { fetch_bytes(&url).await.map(|b| Uint8Array::from(b.as_slice()).into()) });
+        return Ok(FileInput::Later(JsFuture::from(fetching), key.to_string()));
+    }
+    if let Some(promise) = v.dyn_ref::<Promise>() {
+        return Ok(FileInput::Later(JsFuture::from(promise.clone()), key.to_string()));
+    }
+    bytes_of(&v, key).map(FileInput::Bytes)
+}
+
+impl FileInput {
+    /// The bytes, once they are there; `None` when the file was not given.
+    pub(crate) async fn bytes(self) -> Result<Option<Vec<u8>>, JsValue> {
+        match self {
+            FileInput::Absent => Ok(None),
+            FileInput::Bytes(b) => Ok(Some(b)),
+            FileInput::Later(future, key) => {
+                let v = future.await.map_err(|e| js_debug(&format!("Encoder.load: `{key}`"), e))?;
+                bytes_of(&v, &key).map(Some)
+            }
+        }
+    }
+
+    /// [`Self::bytes`] of a file that must be given.
+    pub(crate) async fn required(self, key: &str, file: &str) -> Result<Vec<u8>, JsValue> {
+        self.bytes().await?.ok_or_else(|| js_err("Encoder.load", format!("`{key}` ({file}) is required: bytes or a URL")))
+    }
 }
 
 pub(crate) fn option<T: JsCast>(options: &JsValue, key: &str) -> Result<Option<T>, JsValue> {
@@ -66,24 +100,32 @@ pub(crate) fn number(options: &JsValue, key: &str, default: f64) -> Result<f64, 
     Ok(option::<js_sys::Number>(options, key)?.map_or(default, |n| n.value_of()))
 }
 
-/// The model files as the library takes them, from what JavaScript passed.
-pub(crate) async fn model_files(files: &JsValue) -> Result<ModelFiles, JsValue> {
+/// The model files as the library takes them, from what JavaScript passed, and the weights
+/// still coming: every download starts at once, and the small files are awaited first, so
+/// the caller parses them while `model.safetensors` arrives.
+pub(crate) async fn model_files(files: &JsValue) -> Result<(ModelFiles, FileInput), JsValue> {
     if !files.is_object() {
         return Err(js_err("Encoder.load", "expects { config, weights, tokenizer, pooling?, modules?, sentenceBertConfig?, sentenceTransformersConfig? }"));
     }
+    let keys = ["config", "weights", "tokenizer", "modules", "pooling", "sentenceBertConfig", "sentenceTransformersConfig"];
+    let mut started = keys.iter().map(|k| start_file(files, k)).collect::<Result<Vec<_>, _>>()?.into_iter();
+    let mut next = || started.next().expect("one per key");
+    let (config, weights, tokenizer) = (next(), next(), next());
+    if matches!(weights, FileInput::Absent) {
+        return Err(js_err("Encoder.load", "`weights` (model.safetensors) is required: bytes or a URL"));
+    }
     let raw = RawModelFiles {
-        config: required(files, "config", "config.json").await?,
-        weights: required(files, "weights", "model.safetensors").await?,
-        tokenizer: required(files, "tokenizer", "tokenizer.json").await?,
-        modules: file_bytes(files, "modules").await?,
-        pooling: file_bytes(files, "pooling").await?,
-        sentence_bert_config: file_bytes(files, "sentenceBertConfig").await?,
-        st_config: file_bytes(files, "sentenceTransformersConfig").await?,
-        // A modules.json that lists Dense or LayerNorm modules is refused, naming their files.
-        module_files: Vec::new(),
+        config: config.required("config", "config.json").await?,
+        weights: Vec::new(),
+        tokenizer: tokenizer.required("tokenizer", "tokenizer.json").await?,
+        modules: next().bytes().await?,
+        pooling: next().bytes().await?,
+        sentence_bert_config: next().bytes().await?,
+        st_config: next().bytes().await?,
         companions: Vec::new(),
     };
-    ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))
+    let files = ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))?;
+    Ok((files, weights))
 }
 
 pub(crate) fn texts_of(texts: Array, what: &str) -> Result<Vec<String>, JsValue> {

@@ -11,6 +11,7 @@
 //! await enc.similarity("A man plays a guitar.", "Someone plays music.");
 //! await enc.fineTune(sentences, { steps: 3, batchSize: 8, onProgress: (p) => console.log(p) });
 //! const bytes = await enc.exportWeights();      // model.safetensors for the native iftcl
+//!                                               // ({ dtype: "f16" }: half the bytes)
 //! ```
 //!
 //! Every failure (bad bytes, wrong shapes, empty input, a step too large for the memory) is a JS exception with a message that
@@ -24,7 +25,7 @@ use iftcl::cosine;
 use iftcl::train::fused::FusedLoss;
 use iftcl::train::memory::human_bytes;
 use iftcl::train::{Batches, Ended, FineTuner, Schedule, StepHooks, StepReport, TrainConfig, run_steps};
-use iftcl::SentenceEncoder;
+use iftcl::{Precision, PreparedEncoder, SentenceEncoder};
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -113,15 +114,25 @@ impl Encoder {
     /// Loads a model from its files (`config` = config.json, `weights` = model.safetensors,
     /// `tokenizer` = tokenizer.json, optional `pooling` = 1_Pooling/config.json, `modules` =
     /// modules.json, `sentenceBertConfig` = sentence_bert_config.json), each a Uint8Array, an
-    /// ArrayBuffer or a URL. `options.device`: "auto" (default: WebGPU when the browser offers
+    /// ArrayBuffer, a URL or a promise of bytes; `model.safetensors` in f32, f16, bf16 or int8
+    /// (`iftcl convert`). `options.device`: "auto" (default: WebGPU when the browser offers
     /// an adapter, else the CPU), "webgpu" or "cpu".
+    ///
+    /// Every download starts at once; the tokenizer is parsed while the weights still arrive,
+    /// the weights go from their bytes into the device's tensors in one pass, and the model
+    /// runs once on the tokenizer's special tokens before the promise resolves, so the first
+    /// `embed` pays no first-use costs.
     #[wasm_bindgen(unchecked_return_type = "Promise<Encoder>")]
     pub fn load(files: JsValue, options: JsValue) -> Promise {
         future_to_promise(async move {
             let choice = option::<js_sys::JsString>(&options, "device")?.map(String::from).unwrap_or_else(|| "auto".into());
+            let (files, weights) = model_files(&files).await?;
+            let prepared = PreparedEncoder::new(files).map_err(|e| js_err("Encoder.load", e))?;
             let picked = device::pick(&choice).await?;
-            let files = model_files(&files).await?;
-            let encoder = SentenceEncoder::from_files(files, &picked.device).map_err(|e| js_err("Encoder.load", e))?;
+            let weights = weights.required("weights", "model.safetensors").await?;
+            let encoder = prepared.load(&weights, &picked.device).map_err(|e| js_err("Encoder.load", e))?;
+            drop(weights);
+            encoder.warm_up_async().await.map_err(|e| js_err("Encoder.load", e))?;
             let state = State { encoder, device_name: picked.name, buffer_limit: picked.buffer_limit, tuner: None, tuning: false };
             Ok(Encoder { state: Rc::new(RefCell::new(state)) }.into())
         })
@@ -302,15 +313,18 @@ impl Encoder {
         })
     }
 
-    /// The current weights as `model.safetensors` bytes (Hugging Face names, f32): with the
-    /// loaded config.json and tokenizer.json they make a model folder the native `iftcl` (and
-    /// sentence-transformers) loads.
+    /// The current weights as `model.safetensors` bytes (Hugging Face names): with the
+    /// loaded config.json and tokenizer.json they make a model folder the native `iftcl` (and,
+    /// except int8, sentence-transformers) loads. `options.dtype`: "f32" (default), "f16",
+    /// "bf16" or "int8".
     #[wasm_bindgen(js_name = exportWeights, unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn export_weights(&self) -> Promise {
+    pub fn export_weights(&self, options: JsValue) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
+            let dtype = option::<js_sys::JsString>(&options, "dtype")?.map(String::from).unwrap_or_else(|| "f32".into());
+            let precision: Precision = dtype.parse().map_err(|e| js_err("exportWeights: options.dtype", e))?;
             let encoder = state.borrow().encoder.clone();
-            let bytes = encoder.safetensors_bytes_async().await.map_err(|e| js_err("exportWeights", e))?;
+            let bytes = encoder.safetensors_bytes_async(precision).await.map_err(|e| js_err("exportWeights", e))?;
             Ok(Uint8Array::from(bytes.as_slice()).into())
         })
     }

@@ -7,7 +7,8 @@ use burn::tensor::{Device, Tensor};
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, PoolingConfig, PoolingMode, parse_json};
 use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_bytes, weights_bytes_async};
-use crate::model::st_modules::HeadModule;
+use crate::model::precision::Precision;
+use crate::model::st_modules::{HeadModule, ModuleSpec};
 use crate::model::weights::WeightSource;
 use crate::model::{BertModel, Head, encode};
 use crate::tokenize::TextTokenizer;
@@ -31,35 +32,24 @@ pub(crate) fn check_vocab(tokenizer: &TextTokenizer, config: &BertConfig, origin
     Ok(())
 }
 
-/// A sentence encoder on one device: tokenizer + transformer + pooling + normalisation.
+/// A model folder's files read, checked and parsed (config, pooling, tokenizer), waiting for
+/// its weights: a caller whose `model.safetensors` is still downloading prepares the rest
+/// meanwhile ([`SentenceEncoder::from_files`] is `new` then `load`).
 #[derive(Debug, Clone)]
-pub struct SentenceEncoder {
-    /// The model's `config.json`.
-    pub config: BertConfig,
-    /// The transformer.
-    pub model: BertModel,
-    /// The tokenizer (truncating to `max_seq_length`).
-    pub tokenizer: TextTokenizer,
-    /// Pooling and normalisation.
-    pub head: Head,
-    /// Files of the model folder kept for the folders saved from it (prompts, tokenizer
-    /// companions).
-    pub extras: FolderExtras,
-    /// Text put before every input of [`Self::embed`] (a prompt of the folder's
-    /// `config_sentence_transformers.json`; its `default_prompt_name` at first).
-    prompt: Option<String>,
-    device: Device,
-    batch_size: usize,
+pub struct PreparedEncoder {
+    config: BertConfig,
+    tokenizer: TextTokenizer,
+    pooling: PoolingMode,
+    /// The modules after pooling (their weights go onto the device in `load`).
+    modules: Vec<ModuleSpec>,
+    normalize: bool,
+    extras: FolderExtras,
+    origin: std::path::PathBuf,
 }
 
-impl SentenceEncoder {
-    /// Loads a model folder onto `device`.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        Self::from_files(ModelFiles::read_dir(dir)?, device)
-    }
-
-    /// Builds the encoder from the raw files of a model folder.
-    pub fn from_files(files: ModelFiles, device: &Device) -> Result<Self> {
+impl PreparedEncoder {
+    /// Checks and parses everything of `files` but its weights (which may be empty here).
+    pub fn new(files: ModelFiles) -> Result<Self> {
         let origin = &files.origin;
         let config_path = origin.join("config.json");
         let config: BertConfig = parse_json(&files.config, &config_path)?;
@@ -107,20 +97,60 @@ impl SentenceEncoder {
         }
         let tokenizer = TextTokenizer::from_bytes(&files.tokenizer, &origin.join("tokenizer.json"), max_len, files.lower_case)?;
         check_vocab(&tokenizer, &config, &origin.join("tokenizer.json"))?;
+        Ok(PreparedEncoder { config, tokenizer, pooling, modules: files.modules, normalize: files.normalize, extras: files.extras, origin: files.origin })
+    }
 
-        let mut source = WeightSource::from_bytes(&files.weights, &origin.join("model.safetensors"), device)?;
-        source.check_fits(&config, &config_path)?;
-        let mut model = BertModel::init(&config, device);
-        model.visit_params(&config, &mut source)?;
-
-        let mut modules = Vec::with_capacity(files.modules.len());
-        let mut width = config.hidden_size;
-        for spec in &files.modules {
-            modules.push(HeadModule::load(spec, width, origin, device)?);
+    /// The encoder, with the weights of `model.safetensors` (`weights`, in any precision of
+    /// [`Precision`]) put on `device`: each tensor goes from these bytes into its device
+    /// buffer in one pass.
+    pub fn load(self, weights: &[u8], device: &Device) -> Result<SentenceEncoder> {
+        let config_path = self.origin.join("config.json");
+        let mut source = WeightSource::from_bytes(weights, &self.origin.join("model.safetensors"), device)?;
+        source.check_fits(&self.config, &config_path)?;
+        let mut model = BertModel::init(&self.config, device);
+        model.visit_params(&self.config, &mut source)?;
+        let mut modules = Vec::with_capacity(self.modules.len());
+        let mut width = self.config.hidden_size;
+        for spec in &self.modules {
+            modules.push(HeadModule::load(spec, width, &self.origin, device)?);
             width = spec.out_width(width);
         }
-        let head = Head { pooling, modules, normalize: files.normalize };
-        Ok(Self::from_parts(config, model, tokenizer, head, files.extras, device))
+        let head = Head { pooling: self.pooling, modules, normalize: self.normalize };
+        Ok(SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device))
+    }
+}
+
+/// A sentence encoder on one device: tokenizer + transformer + pooling + normalisation.
+#[derive(Debug, Clone)]
+pub struct SentenceEncoder {
+    /// The model's `config.json`.
+    pub config: BertConfig,
+    /// The transformer.
+    pub model: BertModel,
+    /// The tokenizer (truncating to `max_seq_length`).
+    pub tokenizer: TextTokenizer,
+    /// Pooling and normalisation.
+    pub head: Head,
+    /// Files of the model folder kept for the folders saved from it (prompts, tokenizer
+    /// companions).
+    pub extras: FolderExtras,
+    /// Text put before every input of [`Self::embed`] (a prompt of the folder's
+    /// `config_sentence_transformers.json`; its `default_prompt_name` at first).
+    prompt: Option<String>,
+    device: Device,
+    batch_size: usize,
+}
+
+impl SentenceEncoder {
+    /// Loads a model folder onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        Self::from_files(ModelFiles::read_dir(dir)?, device)
+    }
+
+    /// Builds the encoder from the raw files of a model folder.
+    pub fn from_files(mut files: ModelFiles, device: &Device) -> Result<Self> {
+        let weights = std::mem::take(&mut files.weights);
+        PreparedEncoder::new(files)?.load(&weights, device)
     }
 
     /// Assembles an encoder from its parts (the trainer evaluates its model this way). The
@@ -301,12 +331,33 @@ impl SentenceEncoder {
 
     /// The weights as `model.safetensors` bytes (Hugging Face names, f32).
     pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
-        weights_bytes(&self.model, &self.config)
+        self.safetensors_bytes_as(Precision::F32)
     }
 
-    /// [`Self::safetensors_bytes`] with asynchronous reads.
-    pub async fn safetensors_bytes_async(&self) -> Result<Vec<u8>> {
-        weights_bytes_async(&self.model, &self.config).await
+    /// The weights as `model.safetensors` bytes in `precision`.
+    pub fn safetensors_bytes_as(&self, precision: Precision) -> Result<Vec<u8>> {
+        weights_bytes(&self.model, &self.config, precision)
+    }
+
+    /// [`Self::safetensors_bytes_as`] with asynchronous reads.
+    pub async fn safetensors_bytes_async(&self, precision: Precision) -> Result<Vec<u8>> {
+        weights_bytes_async(&self.model, &self.config, precision).await
+    }
+
+    /// Runs the tokenizer's own special tokens (what it makes of an empty text: `[CLS] [SEP]`,
+    /// `<s> </s>`) through the model once, so that the first real call does not pay for what a
+    /// device does on its first use (compiling kernels, growing its memory pools).
+    /// The vector computed is not looked at.
+    pub fn warm_up(&self) -> Result<()> {
+        let ids = self.tokenize(&[""])?;
+        self.batch_embeddings(&ids, &[0], &self.model).try_into_vec_as::<f32>().map(drop).map_err(Error::execution)
+    }
+
+    /// [`Self::warm_up`] with asynchronous reads.
+    pub async fn warm_up_async(&self) -> Result<()> {
+        let ids = self.tokenize(&[""])?;
+        let data = self.batch_embeddings(&ids, &[0], &self.model).into_data_async().await.map_err(Error::execution)?;
+        data.try_into_vec_as::<f32>().map(drop).map_err(Error::execution)
     }
 
     /// Whether batches run on several threads (CPU backend, not autodiff).
@@ -316,13 +367,25 @@ impl SentenceEncoder {
 
     /// Writes the model folder in the Hugging Face + sentence-transformers layout
     /// (config.json, model.safetensors, tokenizer.json, modules.json, 1_Pooling/config.json,
-    /// sentence_bert_config.json, config_sentence_transformers.json).
+    /// sentence_bert_config.json, config_sentence_transformers.json), weights in f32.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        self.folder_contents().save(dir)
+        self.save_as(dir, Precision::F32)
+    }
+
+    /// [`Self::save`] with the weights in `precision` (config.json's `torch_dtype` says which).
+    pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
+        FolderContents { precision, ..self.folder_contents() }.save(dir)
     }
 
     /// What [`Self::save`] writes.
     pub fn folder_contents(&self) -> FolderContents<'_> {
-        FolderContents { model: &self.model, config: &self.config, head: &self.head, tokenizer: &self.tokenizer, extras: &self.extras }
+        FolderContents {
+            model: &self.model,
+            config: &self.config,
+            head: &self.head,
+            tokenizer: &self.tokenizer,
+            extras: &self.extras,
+            precision: Precision::F32,
+        }
     }
 }

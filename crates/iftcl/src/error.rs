@@ -105,6 +105,17 @@ pub enum Error {
         /// The dtype found.
         dtype: String,
     },
+    /// A tensor of the weights file cannot be used as stored (an int8 matrix whose scales are
+    /// missing or not positive, a layout the file's header does not name, ...).
+    #[error("{path}: tensor `{name}` {message}")]
+    InvalidTensor {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's checkpoint name.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A weights file holds a value that is NaN or infinite: a model saved after its training
     /// diverged.
     #[error("{path}: tensor `{name}` holds {value} at position {index}: the weights are not finite (saved after training diverged?); use an earlier checkpoint")]

@@ -12,6 +12,7 @@
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100; [`similarity`]: cosine.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
 //! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
+//! - [`convert`]: a model folder rewritten with f16, bf16 or int8 weights ([`Precision`]).
 //! - [`atomic`]: files and folders written atomically (temporary name, then rename);
 //!   [`inputs`]: no output over an input.
 //!
@@ -30,6 +31,7 @@
 pub mod atomic;
 pub mod bench;
 pub mod compare;
+pub mod convert;
 pub mod device;
 pub mod diagnose;
 pub mod encoder;
@@ -53,7 +55,7 @@ pub mod train;
 
 pub use burn;
 pub use device::{DeviceSpec, SelectedDevice};
-pub use encoder::SentenceEncoder;
+pub use encoder::{PreparedEncoder, SentenceEncoder};
 pub use error::{Error, Result};
-pub use model::{Head, ModelFiles, RawModelFiles};
+pub use model::{Head, ModelFiles, Precision, RawModelFiles};
 pub use similarity::cosine;

@@ -122,6 +122,12 @@ impl TextTokenizer {
         self.max_len
     }
 
+    /// Whether inputs are lower-cased before tokenising (`sentence_bert_config.json`'s
+    /// `do_lower_case`).
+    pub fn lower_case(&self) -> bool {
+        self.lower_case
+    }
+
     /// Token ids (with `[CLS]`/`[SEP]`) of each text, truncated to [`Self::max_len`].
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let owned: Vec<String>;

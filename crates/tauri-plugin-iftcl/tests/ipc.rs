@@ -328,3 +328,30 @@ fn fine_tune_reports_progress_keeps_weights_when_cancelled_and_saves() {
     assert_eq!(t.err("save_model", json!({ "path": out_dir })).0, "invalidInput", "no overwrite without asking");
     t.ok("save_model", json!({ "path": out_dir, "overwrite": true }));
 }
+
+#[test]
+fn load_model_takes_f16_bf16_and_int8_folders() {
+    let data = data_dir("precisions");
+    let t = app(&data, &["iftcl:default"]);
+    let tiny = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/golden/tiny"));
+    let src = tiny.join("roberta");
+    let texts = json!(["A man is playing a guitar.", "Stocks fell sharply on Monday.", "x"]);
+    let rows = |v: Value| -> Vec<Vec<f64>> { v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect() };
+    let cos = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() / (a.iter().map(|x| x * x).sum::<f64>() * b.iter().map(|y| y * y).sum::<f64>()).sqrt();
+    t.ok("load_model", json!({ "path": src }));
+    let reference = rows(t.ok("embed", json!({ "texts": texts })));
+    let mut fingerprints = vec![t.ok("model_info", json!({}))["fingerprint"].clone()];
+    for (dtype, bound) in [(iftcl::Precision::F16, 0.9999), (iftcl::Precision::Bf16, 0.999), (iftcl::Precision::Int8, 0.99)] {
+        let dir = data.join(format!("roberta-{dtype}"));
+        iftcl::convert::convert(&src, &dir, dtype).unwrap();
+        let loaded = t.ok("load_model", json!({ "path": dir }));
+        assert_eq!(loaded["model"]["family"], "Roberta");
+        fingerprints.push(loaded["model"]["fingerprint"].clone());
+        let got = rows(t.ok("embed", json!({ "texts": texts })));
+        let worst = got.iter().zip(&reference).map(|(a, b)| cos(a, b)).fold(f64::INFINITY, f64::min);
+        assert!(worst >= bound, "{dtype}: worst cosine {worst} to f32 through loadModel");
+    }
+    // Each precision is another model to the index (its values differ).
+    fingerprints.dedup();
+    assert_eq!(fingerprints.len(), 4, "{fingerprints:?}");
+}

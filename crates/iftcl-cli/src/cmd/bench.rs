@@ -29,6 +29,26 @@ pub enum BenchCommand {
     Train(BenchTrainArgs),
     /// The loss alone: fused WGSL kernels vs the plain burn-ops graph, forward + backward.
     Loss(BenchLossArgs),
+    /// Loading model folders, phase by phase (read, tokenizer, weights into tensors, the Tauri
+    /// plugin's fingerprint, warm-up), to the first embedding. Run 1 of a process is the cold one.
+    Load(BenchLoadArgs),
+}
+
+/// Load time per model folder, by phase.
+#[derive(clap::Args, Debug)]
+pub struct BenchLoadArgs {
+    /// Model folders, comma-separated (an `iftcl convert` output each, say).
+    #[arg(long, value_delimiter = ',', default_value = "models/all-MiniLM-L6-v2", env = "IFTCL_MODEL")]
+    model: Vec<PathBuf>,
+    /// auto | cpu | gpu | gpu:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Loads per folder, one after the other in this process.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// Embedding throughput on the STS-B dev sentences.
@@ -128,7 +148,30 @@ pub fn run(what: BenchCommand) -> Result<()> {
         BenchCommand::Embed(args) => embed(args),
         BenchCommand::Train(args) => train(args),
         BenchCommand::Loss(args) => loss(args),
+        BenchCommand::Load(args) => load(args),
     }
+}
+
+fn load(args: BenchLoadArgs) -> Result<()> {
+    let mut out = crate::stdout::stdout();
+    let selected = iftcl::device::select(args.device.parse()?)?;
+    let mut results = Vec::new();
+    outln!(out, "{:<40} {:>8} {:>4} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10}", "model", "MB", "run", "read", "prepare", "weights", "finger.", "warm-up", "1st emb.", "loadModel")?;
+    for model in &args.model {
+        let r = iftcl::bench::bench_load(model, &selected.device, &selected.description, args.runs)?;
+        for (i, p) in r.runs.iter().enumerate() {
+            outln!(out,
+                "{:<40} {:>8.1} {:>4} {:>7.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>10.1}",
+                model.display(), r.weights_bytes as f64 / 1e6, i + 1, p.read_ms, p.prepare_ms, p.weights_ms, p.fingerprint_ms, p.warm_up_ms, p.first_embedding_ms, p.load_model_ms()
+            )?;
+        }
+        results.push(r);
+    }
+    outln!(out, "(milliseconds on {}; loadModel = read + prepare + weights + fingerprint + warm-up, what the Tauri plugin does)", selected.description)?;
+    if let Some(path) = args.json {
+        iftcl::atomic::write_file(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn embed(args: BenchEmbedArgs) -> Result<()> {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check_device;
+pub mod convert;
 pub mod devices;
 pub mod embed;
 pub mod eval;

@@ -2,14 +2,17 @@
 //! warm-up.
 //!
 //! - [`embed`]: sentences per second of inference.
+//! - [`load`]: a model folder's load, phase by phase, to its first embedding.
 //! - [`train`]: sentences per second of training steps.
 //! - [`loss`]: the fused loss kernels against the plain burn-ops loss.
 
 pub mod embed;
+pub mod load;
 pub mod loss;
 pub mod train;
 
 pub use embed::{EmbedBench, bench_embed};
+pub use load::{LoadBench, LoadPhases, bench_load};
 pub use loss::{LossBench, LossBenchCase, bench_loss};
 pub use train::bench_train;
 

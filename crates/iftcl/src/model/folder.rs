@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::BertModel;
+use super::precision::Precision;
 use super::st_modules::{self, ModuleKind, ModuleSpec, Pipeline};
 use super::weights::WeightSink;
 use super::Head;
@@ -294,6 +295,8 @@ pub struct FolderContents<'a> {
     pub tokenizer: &'a TextTokenizer,
     /// Files of the folder the model came from, written back unchanged.
     pub extras: &'a FolderExtras,
+    /// The number format of `model.safetensors` (f32 unless asked otherwise).
+    pub precision: Precision,
 }
 
 impl FolderContents<'_> {
@@ -306,20 +309,22 @@ impl FolderContents<'_> {
     /// Writes the files of the Hugging Face + sentence-transformers layout into `dir` (no
     /// atomicity: callers stage into a `.partial` folder).
     pub fn write_into(&self, dir: &Path) -> Result<()> {
-        let (config, head) = (self.config, self.head);
+        let head = self.head;
+        let mut config = self.config.clone();
+        set_torch_dtype(&mut config.extra, self.precision);
         std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| Error::io("create", dir, e))?;
-        let bytes = weights_bytes(self.model, config)?;
+        let bytes = weights_bytes(self.model, &config, self.precision)?;
         let write = |name: &str, data: &[u8]| {
             let p = dir.join(name);
             std::fs::write(&p, data).map_err(|e| Error::io("write", &p, e))
         };
         write("model.safetensors", &bytes)?;
         write("tokenizer.json", self.tokenizer.json_bytes())?;
-        write_json(&dir.join("config.json"), config)?;
+        write_json(&dir.join("config.json"), &config)?;
         write_json(&dir.join("1_Pooling/config.json"), &PoolingConfig::for_mode(head.pooling, config.hidden_size))?;
         write_json(
             &dir.join("sentence_bert_config.json"),
-            &SentenceBertConfig { max_seq_length: self.tokenizer.max_len(), do_lower_case: false },
+            &SentenceBertConfig { max_seq_length: self.tokenizer.max_len(), do_lower_case: self.tokenizer.lower_case() },
         )?;
         let module = |idx: usize, path: &str, kind: &str| StModule {
             idx,
@@ -356,14 +361,30 @@ impl FolderContents<'_> {
     }
 }
 
-/// `model.safetensors` bytes of `model`: Hugging Face tensor names, f32.
-pub fn weights_bytes(model: &BertModel, config: &BertConfig) -> Result<Vec<u8>> {
-    collect_weights(model, config)?.to_bytes()
+/// Sets `config.json`'s `torch_dtype` (in `config`, its keys; transformers 5 names it `dtype`)
+/// for a folder of `precision`: each of the two keys that is there, and `torch_dtype` for half
+/// precision when neither is (f32, which int8 computes in, is what a reader assumes).
+pub fn set_torch_dtype(config: &mut serde_json::Map<String, serde_json::Value>, precision: Precision) {
+    let mut set = false;
+    for key in ["torch_dtype", "dtype"] {
+        if config.contains_key(key) {
+            config.insert(key.into(), precision.torch_dtype().into());
+            set = true;
+        }
+    }
+    if !set && matches!(precision, Precision::F16 | Precision::Bf16) {
+        config.insert("torch_dtype".into(), precision.torch_dtype().into());
+    }
+}
+
+/// `model.safetensors` bytes of `model`: Hugging Face tensor names, in `precision`.
+pub fn weights_bytes(model: &BertModel, config: &BertConfig, precision: Precision) -> Result<Vec<u8>> {
+    collect_weights(model, config)?.to_bytes(precision)
 }
 
 /// [`weights_bytes`] with asynchronous reads (a browser's WebGPU device cannot block).
-pub async fn weights_bytes_async(model: &BertModel, config: &BertConfig) -> Result<Vec<u8>> {
-    collect_weights(model, config)?.to_bytes_async().await
+pub async fn weights_bytes_async(model: &BertModel, config: &BertConfig, precision: Precision) -> Result<Vec<u8>> {
+    collect_weights(model, config)?.to_bytes_async(precision).await
 }
 
 fn collect_weights(model: &BertModel, config: &BertConfig) -> Result<WeightSink> {

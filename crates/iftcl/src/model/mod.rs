@@ -8,7 +8,8 @@
 //! - [`pooling`]: token states to one vector per sentence; [`head`]: pooling and
 //!   normalisation as a model folder configures them, with the sentence-transformers modules
 //!   after pooling ([`st_modules`]: Dense, LayerNorm, Normalize).
-//! - `weights`: `model.safetensors` in and out; [`folder`]: whole model folders.
+//! - `weights`: `model.safetensors` in and out, in every [`precision`] ([`int8`]: the int8
+//!   layout); [`folder`]: whole model folders.
 
 pub mod activation;
 pub mod batch;
@@ -17,8 +18,10 @@ pub mod dropout;
 pub mod folder;
 pub mod gelu;
 pub mod head;
+pub mod int8;
 pub mod op_path;
 pub mod pooling;
+pub mod precision;
 pub mod st_modules;
 pub(crate) mod relative_position;
 pub(crate) mod rows;
@@ -30,3 +33,4 @@ pub use head::Head;
 pub use folder::{COMPANION_FILES, FolderContents, FolderExtras, ModelFiles, RawModelFiles};
 pub use op_path::OpPath;
 pub use pooling::{l2_normalize, pool};
+pub use precision::Precision;

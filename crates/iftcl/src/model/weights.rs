@@ -25,15 +25,22 @@
 //! on the way in and out. Tensors the encoder does not use (`pooler.*`, `position_ids`, the
 //! `cls.*`/`lm_head.*` heads of pre-training checkpoints) are ignored on load and not written on
 //! save. Tied embeddings need nothing: the encoder has no output head that shares them.
+//!
+//! Loading goes from the file's bytes to each tensor's buffer in one pass: a tensor's values
+//! are widened from F16/BF16 (or dequantised from int8, [`super::int8`]) and, for a dense
+//! layer's weight, transposed, straight into the `Vec<f32>` the device tensor is made from.
+//! Saving writes f32 unless a [`Precision`] says otherwise.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, Linear};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData, bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 
+use super::int8::{self, METADATA_KEY, ROWS_V1, SCALE_SUFFIX, VALUES_SUFFIX};
+use super::precision::Precision;
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, Family};
 
@@ -52,44 +59,120 @@ pub(crate) trait ParamIo {
 const PREFIXES: [&str; 4] = ["bert.", "roberta.", "mpnet.", "model."];
 /// Tensors the encoder does not use: the pooler, and the heads of pre-training checkpoints.
 const IGNORED: [&str; 3] = ["pooler.", "cls.", "lm_head."];
+/// The embedding table an int8 file quantizes (the others, and every vector, stay f32).
+const QUANTIZED_EMBEDDING: &str = "embeddings.word_embeddings";
 
-/// The tensors of a safetensors file, converted to f32, keyed by name without the prefix of
-/// [`PREFIXES`].
-pub(crate) struct WeightSource {
+/// One tensor of the file, its bytes borrowed from the file's.
+enum Stored<'a> {
+    /// A floating tensor (F32, F16, BF16 or F64).
+    Float { name: String, dtype: Dtype, shape: Vec<usize>, data: &'a [u8] },
+    /// An int8 matrix `[rows, cols]` (`X.weight.int8`) and its checked scales (`X.weight.scale`).
+    Int8 { name: String, shape: Vec<usize>, values: &'a [u8], scales: Vec<f32> },
+}
+
+impl Stored<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Stored::Float { name, .. } | Stored::Int8 { name, .. } => name,
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Stored::Float { shape, .. } | Stored::Int8 { shape, .. } => shape,
+        }
+    }
+}
+
+/// The tensors of a safetensors file, keyed by name without the prefix of [`PREFIXES`] (an
+/// int8 matrix under the name of the f32 tensor it stands for, `X.weight`). Nothing is
+/// converted until a tensor is taken.
+pub(crate) struct WeightSource<'a> {
     path: PathBuf,
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: BTreeMap<String, Stored<'a>>,
     device: Device,
 }
 
-impl WeightSource {
-    /// Decodes safetensors `bytes`; `path` only names the source in errors.
-    pub(crate) fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::CorruptWeights {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+/// An int8 matrix's two tensors as the file holds them: (full name, view) of each.
+type Halves<'a> = BTreeMap<String, (String, safetensors::tensor::TensorView<'a>)>;
+
+impl<'a> WeightSource<'a> {
+    /// Reads the header of the safetensors `bytes` and checks every tensor's dtype and the
+    /// int8 layout's scales; `path` only names the source in errors.
+    pub(crate) fn from_bytes(bytes: &'a [u8], path: &Path, device: &Device) -> Result<Self> {
+        let corrupt = |e: safetensors::SafeTensorError| Error::CorruptWeights { path: path.to_path_buf(), message: e.to_string() };
+        let st = SafeTensors::deserialize(bytes).map_err(corrupt)?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
+        let layout = header.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)).cloned();
         let mut tensors = BTreeMap::new();
+        let (mut values, mut scales): (Halves<'a>, Halves<'a>) = (BTreeMap::new(), BTreeMap::new());
         for (name, view) in st.tensors() {
             let key = PREFIXES.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(&name).to_string();
             if IGNORED.iter().any(|p| key.starts_with(p)) || key.ends_with("position_ids") {
                 continue;
             }
-            if tensors.contains_key(&key) {
-                return Err(Error::CorruptWeights {
-                    path: path.to_path_buf(),
-                    message: format!("tensor `{name}` is stored twice, with and without a prefix ({})", PREFIXES.join(" ")),
-                });
-            }
-            let values = to_f32(view.dtype(), view.data()).ok_or_else(|| Error::UnsupportedDtype {
+            let twice = || Error::CorruptWeights {
                 path: path.to_path_buf(),
-                name: name.clone(),
-                dtype: format!("{:?}", view.dtype()),
-            })?;
-            // A NaN or an infinity makes every embedding NaN: refuse the file, naming the tensor.
-            if let Some(index) = values.iter().position(|x| !x.is_finite()) {
-                return Err(Error::NonFiniteWeights { path: path.to_path_buf(), name: name.clone(), index, value: values[index] });
+                message: format!("tensor `{name}` is stored twice, with and without a prefix ({})", PREFIXES.join(" ")),
+            };
+            let half = |suffix: &str| key.strip_suffix(suffix).filter(|base| base.ends_with(".weight")).map(str::to_string);
+            if let Some(base) = half(VALUES_SUFFIX) {
+                values.insert(base, (name.clone(), view)).map_or(Ok(()), |_| Err(twice()))?;
+                continue;
             }
-            tensors.insert(key, (view.shape().to_vec(), values));
+            if let Some(base) = half(SCALE_SUFFIX) {
+                scales.insert(base, (name.clone(), view)).map_or(Ok(()), |_| Err(twice()))?;
+                continue;
+            }
+            if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
+                return Err(Error::UnsupportedDtype { path: path.to_path_buf(), name, dtype: format!("{:?}", view.dtype()) });
+            }
+            if tensors.contains_key(&key) {
+                return Err(twice());
+            }
+            let stored = Stored::Float { name, dtype: view.dtype(), shape: view.shape().to_vec(), data: view.data() };
+            tensors.insert(key, stored);
+        }
+        let bad = |name: &str, message: String| Error::InvalidTensor { path: path.to_path_buf(), name: name.to_string(), message };
+        // The int8 layout is read only when the header names it.
+        if let Some((name, _)) = values.values().chain(scales.values()).next() {
+            let found = match &layout {
+                None => "has no such key".to_string(),
+                Some(v) => format!("says \"{v}\", a layout this iftcl does not read"),
+            };
+            if layout.as_deref() != Some(ROWS_V1) {
+                return Err(bad(name, format!(
+                    "is part of an int8 weight matrix, but the file's __metadata__ key `{METADATA_KEY}` {found} (expected \"{ROWS_V1}\"); the file is damaged or was written by another tool"
+                )));
+            }
+        }
+        for (base, (name, view)) in values {
+            let Some((scale_name, scale)) = scales.remove(&base) else {
+                let want = name.strip_suffix(VALUES_SUFFIX).map_or(base.clone(), str::to_string) + SCALE_SUFFIX;
+                return Err(bad(&name, format!("has no scales beside it: tensor `{want}` is missing")));
+            };
+            if view.dtype() != Dtype::I8 || view.shape().len() != 2 {
+                return Err(bad(&name, format!("must be an I8 matrix, not {:?} of shape {:?}", view.dtype(), view.shape())));
+            }
+            if scale.dtype() != Dtype::F32 {
+                return Err(bad(&scale_name, format!("must hold F32 scales, not {:?}", scale.dtype())));
+            }
+            let rows = view.shape()[0];
+            let s: Vec<f32> = scale.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            if scale.shape().len() != 1 {
+                return Err(bad(&scale_name, format!("has shape {:?}; the scales of a matrix of {rows} rows have shape [{rows}]", scale.shape())));
+            }
+            if let Some(fault) = int8::scales_fault(&s, rows) {
+                return Err(bad(&scale_name, fault));
+            }
+            if tensors.contains_key(&base) {
+                return Err(bad(&name, format!("and `{base}` are both stored: the file holds the matrix twice")));
+            }
+            tensors.insert(base, Stored::Int8 { name, shape: view.shape().to_vec(), values: view.data(), scales: s });
+        }
+        if let Some((_, (name, _))) = scales.into_iter().next() {
+            let want = name.strip_suffix(SCALE_SUFFIX).map_or(String::new(), str::to_string) + VALUES_SUFFIX;
+            return Err(bad(&name, format!("has no int8 values beside it: tensor `{want}` is missing")));
         }
         Ok(WeightSource { path: path.to_path_buf(), tensors, device: device.clone() })
     }
@@ -98,7 +181,7 @@ impl WeightSource {
     /// holds, before a model of that shape is built: each tensor's shape is compared on load, but
     /// a hostile `num_hidden_layers` would allocate its layers first.
     pub(crate) fn check_fits(&self, config: &BertConfig, config_path: &Path) -> Result<()> {
-        let held: u128 = self.tensors.values().map(|(_, v)| v.len() as u128).sum();
+        let held: u128 = self.tensors.values().map(|t| t.shape().iter().map(|&d| d as u128).product::<u128>()).sum();
         let n = |v: usize| v as u128;
         let (h, i) = (n(config.hidden_size), n(config.intermediate_size));
         let layer = (4 * h).saturating_mul(h).saturating_add(h.saturating_mul(i).saturating_mul(2)).saturating_add(i).saturating_add(9 * h);
@@ -131,32 +214,71 @@ impl WeightSource {
         })
     }
 
-    fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let (shape, values) = self.tensors.remove(name).ok_or_else(|| Error::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_string(),
-        })?;
-        if shape != expected {
-            return Err(Error::ShapeMismatch {
-                path: self.path.clone(),
-                name: name.to_string(),
-                expected: expected.to_vec(),
-                actual: shape,
-            });
+    /// The values of tensor `name` (of checkpoint shape `expected`) as f32, transposed to
+    /// `[cols, rows]` when `transpose`: one pass from the file's bytes into the returned buffer.
+    fn take(&mut self, name: &str, expected: &[usize], transpose: bool) -> Result<Vec<f32>> {
+        let stored = self.tensors.remove(name).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.to_string() })?;
+        if stored.shape() != expected {
+            return Err(Error::ShapeMismatch { path: self.path.clone(), name: stored.name().to_string(), expected: expected.to_vec(), actual: stored.shape().to_vec() });
         }
-        Ok(values)
+        let matrix = match (transpose, expected) {
+            (true, &[rows, cols]) => Some((rows, cols)),
+            _ => None,
+        };
+        match stored {
+            Stored::Int8 { values, scales, .. } => {
+                let cols = expected.get(1).copied().unwrap_or(1).max(1);
+                Ok(widen(values, 1, matrix, |b, k| b[0] as i8 as f32 * scales[k / cols]))
+            }
+            Stored::Float { name, dtype, data, .. } => {
+                let values = match dtype {
+                    Dtype::F16 => widen(data, 2, matrix, |b, _| f16::from_le_bytes([b[0], b[1]]).to_f32()),
+                    Dtype::BF16 => widen(data, 2, matrix, |b, _| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+                    Dtype::F64 => widen(data, 8, matrix, |b, _| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32),
+                    _ => widen(data, 4, matrix, |b, _| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                };
+                // A NaN or an infinity makes every embedding NaN: refuse the file, naming the
+                // tensor and the value's position in it.
+                if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+                    let index = matrix.map_or(k, |(rows, cols)| (k % rows) * cols + k / rows);
+                    return Err(Error::NonFiniteWeights { path: self.path.clone(), name, index, value: values[k] });
+                }
+                Ok(values)
+            }
+        }
     }
 
     pub(crate) fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
-        let values = self.take(name, &shape)?;
+        let values = self.take(name, &shape, false)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
     }
 }
 
-impl ParamIo for WeightSource {
+/// The `size`-byte elements of `data` as f32 (`at(bytes, flat index)` converts one), in their
+/// order, or for a `Some((rows, cols))` matrix transposed to `[cols, rows]`.
+fn widen(data: &[u8], size: usize, matrix: Option<(usize, usize)>, at: impl Fn(&[u8], usize) -> f32) -> Vec<f32> {
+    let Some((rows, cols)) = matrix else {
+        return data.chunks_exact(size).enumerate().map(|(k, b)| at(b, k)).collect();
+    };
+    let mut out = vec![0.0; rows * cols];
+    // In 32 x 32 tiles: reads and writes both stay within a few cache lines per row.
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    let k = r * cols + c;
+                    out[c * rows + r] = at(&data[k * size..(k + 1) * size], k);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl ParamIo for WeightSource<'_> {
     fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()> {
-        let w = self.take(&format!("{name}.weight"), &[d_out, d_in])?;
-        let w = transpose(&w, d_out, d_in);
+        let w = self.take(&format!("{name}.weight"), &[d_out, d_in], true)?;
         let w = Tensor::from_data(TensorData::new(w, [d_in, d_out]), &self.device);
         layer.weight = param(&format!("{name}.weight"), w);
         let b = format!("{name}.bias");
@@ -183,92 +305,162 @@ impl ParamIo for WeightSource {
     }
 }
 
+/// One parameter waiting to be read back: its name, checkpoint shape, flattened values,
+/// `Some((d_in, d_out))` for a linear weight stored transposed here, and whether an int8 file
+/// quantizes it.
+struct Pending {
+    name: String,
+    shape: Vec<usize>,
+    values: Tensor<1>,
+    transposed: Option<(usize, usize)>,
+    quantized: bool,
+}
+
 /// Collects the encoder's parameters under Hugging Face names, ready to serialise. Nothing is
 /// read from the device until [`WeightSink::to_bytes`] (blocking) or
 /// [`WeightSink::to_bytes_async`] (for a browser's WebGPU device, which cannot block).
 #[derive(Default)]
 pub(crate) struct WeightSink {
-    /// (name, checkpoint shape, flattened values, `Some((d_in, d_out))` for a linear weight
-    /// stored transposed here).
-    pending: Vec<(String, Vec<usize>, Tensor<1>, Option<(usize, usize)>)>,
+    pending: Vec<Pending>,
 }
 
 impl WeightSink {
-    fn push<const D: usize>(&mut self, name: String, shape: Vec<usize>, t: Tensor<D>, transposed: Option<(usize, usize)>) {
+    fn push<const D: usize>(&mut self, name: String, shape: Vec<usize>, t: Tensor<D>, transposed: Option<(usize, usize)>, quantized: bool) {
         let n = shape.iter().product::<usize>();
-        self.pending.push((name, shape, t.reshape([n]), transposed));
-    }
-}
-
-fn finish(values: Vec<f32>, transposed: Option<(usize, usize)>) -> Vec<f32> {
-    match transposed {
-        Some((d_in, d_out)) => transpose(&values, d_in, d_out),
-        None => values,
+        self.pending.push(Pending { name, shape, values: t.reshape([n]), transposed, quantized });
     }
 }
 
 impl ParamIo for WeightSink {
     fn linear(&mut self, name: &str, layer: &mut Linear, d_in: usize, d_out: usize) -> Result<()> {
-        self.push(format!("{name}.weight"), vec![d_out, d_in], layer.weight.val(), Some((d_in, d_out)));
+        self.push(format!("{name}.weight"), vec![d_out, d_in], layer.weight.val(), Some((d_in, d_out)), true);
         if let Some(b) = &layer.bias {
-            self.push(format!("{name}.bias"), vec![d_out], b.val(), None);
+            self.push(format!("{name}.bias"), vec![d_out], b.val(), None, false);
         }
         Ok(())
     }
 
     fn layer_norm(&mut self, name: &str, layer: &mut LayerNorm, dim: usize) -> Result<()> {
-        self.push(format!("{name}.weight"), vec![dim], layer.gamma.val(), None);
+        self.push(format!("{name}.weight"), vec![dim], layer.gamma.val(), None, false);
         if let Some(b) = &layer.beta {
-            self.push(format!("{name}.bias"), vec![dim], b.val(), None);
+            self.push(format!("{name}.bias"), vec![dim], b.val(), None, false);
         }
         Ok(())
     }
 
     fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()> {
-        self.push(format!("{name}.weight"), vec![rows, dim], layer.weight.val(), None);
+        self.push(format!("{name}.weight"), vec![rows, dim], layer.weight.val(), None, name == QUANTIZED_EMBEDDING);
         Ok(())
     }
 }
 
+/// A tensor read back, in the checkpoint's layout: (name, shape, values, quantized in int8).
+type ReadBack = (String, Vec<usize>, Vec<f32>, bool);
+
+fn read_back(p: &Pending, values: Vec<f32>) -> ReadBack {
+    let values = match p.transposed {
+        Some((d_in, d_out)) => transpose(&values, d_in, d_out),
+        None => values,
+    };
+    (p.name.clone(), p.shape.clone(), values, p.quantized)
+}
+
 impl WeightSink {
-    /// Reads every tensor (blocking) and serialises them as safetensors bytes (f32).
-    pub(crate) fn to_bytes(self) -> Result<Vec<u8>> {
+    /// Reads every tensor (blocking) and serialises them as safetensors bytes in `precision`.
+    pub(crate) fn to_bytes(self, precision: Precision) -> Result<Vec<u8>> {
         let mut values = Vec::with_capacity(self.pending.len());
-        for (name, shape, t, transposed) in self.pending {
-            let v = t.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {name}: {e:?}")))?;
-            values.push((name, shape, finish(v, transposed)));
+        for p in self.pending {
+            let v = p.values.clone().try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {}: {e:?}", p.name)))?;
+            values.push(read_back(&p, v));
         }
-        serialize(values)
+        serialize(values, precision)
     }
 
     /// [`Self::to_bytes`] with asynchronous reads.
-    pub(crate) async fn to_bytes_async(self) -> Result<Vec<u8>> {
+    pub(crate) async fn to_bytes_async(self, precision: Precision) -> Result<Vec<u8>> {
         let mut values = Vec::with_capacity(self.pending.len());
-        for (name, shape, t, transposed) in self.pending {
-            let data = t.into_data_async().await.map_err(|e| Error::Execution(format!("reading {name}: {e:?}")))?;
-            let v = data.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {name}: {e:?}")))?;
-            values.push((name, shape, finish(v, transposed)));
+        for p in self.pending {
+            let data = p.values.clone().into_data_async().await.map_err(|e| Error::Execution(format!("reading {}: {e:?}", p.name)))?;
+            let v = data.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {}: {e:?}", p.name)))?;
+            values.push(read_back(&p, v));
         }
-        serialize(values)
+        serialize(values, precision)
     }
 }
 
-/// safetensors bytes (f32, little-endian, sorted by name) of (name, shape, values).
-fn serialize(mut tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<Vec<u8>> {
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
-        tensors.into_iter().map(|(name, shape, v)| (name, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+/// Half-precision bytes of `values` (`narrow` converts one value), refusing a value the format
+/// cannot hold (f16 ends at ±65504) by tensor name.
+fn narrow<T: Copy>(name: &str, values: &[f32], what: &str, narrow: impl Fn(f32) -> T, finite: impl Fn(T) -> bool, bytes: impl Fn(T) -> [u8; 2]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(2 * values.len());
+    for (i, &x) in values.iter().enumerate() {
+        let h = narrow(x);
+        if !finite(h) && x.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "tensor `{name}` holds {x} at position {i}, beyond what {what} can hold; write it in bf16 or f32 instead"
+            )));
+        }
+        out.extend(bytes(h));
+    }
+    Ok(out)
+}
+
+/// safetensors bytes (little-endian; the library orders tensors by dtype, then name) of the
+/// read-back tensors in `precision`.
+fn serialize(tensors: Vec<ReadBack>, precision: Precision) -> Result<Vec<u8>> {
+    let le = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let mut raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len() + 64);
+    for (name, shape, v, quantized) in tensors {
+        match precision {
+            Precision::F16 => {
+                let bytes = narrow(&name, &v, "float16", f16::from_f32, |h| h.is_finite(), |h| h.to_le_bytes())?;
+                raw.push((name, Dtype::F16, shape, bytes));
+            }
+            Precision::Bf16 => {
+                let bytes = narrow(&name, &v, "bfloat16", bf16::from_f32, |h| h.is_finite(), |h| h.to_le_bytes())?;
+                raw.push((name, Dtype::BF16, shape, bytes));
+            }
+            Precision::Int8 if quantized && shape.len() == 2 => {
+                let q = int8::quantize_rows(&v, shape[1]);
+                raw.push((format!("{name}{VALUES_SUFFIX}"), Dtype::I8, shape.clone(), q.values.iter().map(|&x| x as u8).collect()));
+                raw.push((format!("{name}{SCALE_SUFFIX}"), Dtype::F32, vec![shape[0]], le(&q.scales)));
+            }
+            Precision::F32 | Precision::Int8 => raw.push((name, Dtype::F32, shape, le(&v))),
+        }
+    }
     let views = raw
         .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, dtype, shape, bytes)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| Error::Execution(format!("serialising {name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut meta = std::collections::HashMap::new();
-    meta.insert("format".to_string(), "pt".to_string());
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Execution(format!("serialising weights: {e}")))
+    let mut meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    if precision == Precision::Int8 {
+        meta.insert(METADATA_KEY.to_string(), ROWS_V1.to_string());
+    }
+    let mut bytes = safetensors::serialize(views, Some(meta.clone().into_iter().collect()))
+        .map_err(|e| Error::Execution(format!("serialising weights: {e}")))?;
+    sort_metadata(&mut bytes, &meta)?;
+    Ok(bytes)
+}
+
+/// safetensors writes `__metadata__` from a `HashMap`, whose order changes from run to run:
+/// its entries are put in key order here (the same bytes, moved), so that a file's bytes depend
+/// on its contents only.
+fn sort_metadata(bytes: &mut [u8], meta: &BTreeMap<String, String>) -> Result<()> {
+    let sorted = serde_json::to_vec(meta).map_err(|e| Error::Execution(format!("serialising the metadata: {e}")))?;
+    let n = bytes.get(..8).map_or(0, |b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as usize);
+    let key = b"\"__metadata__\":";
+    let header = bytes.get_mut(8..8 + n).unwrap_or_default();
+    let start = header.windows(key.len()).position(|w| w == key).map(|i| i + key.len());
+    match start.and_then(|s| header.get_mut(s..s + sorted.len())) {
+        Some(entries) if entries.first() == Some(&b'{') && entries.last() == Some(&b'}') => {
+            entries.copy_from_slice(&sorted);
+            Ok(())
+        }
+        _ => Err(Error::Execution("serialising weights: the header's __metadata__ is not where safetensors writes it".into())),
+    }
 }
 
 /// A parameter whose id is derived from its checkpoint name, so the same model loaded twice has
@@ -293,26 +485,6 @@ fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
-    let v = match dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32)
-            .collect(),
-        _ => return None,
-    };
-    Some(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,21 +497,119 @@ mod tests {
         assert_eq!(transpose(&t, 3, 2), v);
     }
 
-    #[test]
-    fn non_finite_weights_are_refused_by_name() {
-        let good = ("embeddings.LayerNorm.bias".to_string(), vec![2], vec![0.5, -1.0]);
-        let bad = ("encoder.layer.3.output.dense.bias".to_string(), vec![3], vec![0.0, 1.0, f32::INFINITY]);
-        let bytes = serialize(vec![good.clone(), bad]).unwrap();
-        let path = Path::new("m/model.safetensors");
-        let e = WeightSource::from_bytes(&bytes, path, &Device::flex()).err().expect("an infinity is refused").to_string();
-        assert!(e.contains("m/model.safetensors") && e.contains("encoder.layer.3.output.dense.bias") && e.contains("inf at position 2"), "{e}");
-        WeightSource::from_bytes(&serialize(vec![good]).unwrap(), path, &Device::flex()).expect("finite weights load");
+    const PATH: &str = "m/model.safetensors";
+
+    fn f32_file(tensors: Vec<(&str, Vec<usize>, Vec<f32>, bool)>, precision: Precision) -> Vec<u8> {
+        serialize(tensors.into_iter().map(|(n, s, v, q)| (n.to_string(), s, v, q)).collect(), precision).unwrap()
+    }
+
+    fn source(bytes: &[u8]) -> Result<WeightSource<'_>> {
+        WeightSource::from_bytes(bytes, Path::new(PATH), &Device::flex())
+    }
+
+    /// A 3 x 4 matrix of values of every magnitude and sign, and a row of zeros.
+    fn matrix() -> Vec<f32> {
+        vec![0.5, -1.25, 3.0, 1e-3, 0.0, 0.0, 0.0, 0.0, -7.5, 2.0, 0.125, 100.0]
     }
 
     #[test]
-    fn half_precision_converts() {
-        let one = burn::tensor::f16::from_f32(1.5).to_le_bytes();
-        assert_eq!(to_f32(Dtype::F16, &one).unwrap(), vec![1.5]);
-        assert!(to_f32(Dtype::I64, &[0; 8]).is_none());
+    fn non_finite_weights_are_refused_by_name() {
+        let good = ("embeddings.LayerNorm.bias", vec![2], vec![0.5, -1.0], false);
+        let bad = ("encoder.layer.3.output.dense.bias", vec![3], vec![0.0, 1.0, f32::INFINITY], false);
+        // In a matrix that is transposed on load, the position is the file's.
+        let w = ("encoder.layer.3.output.dense.weight", vec![2, 3], vec![0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0], false);
+        let bytes = f32_file(vec![good.clone(), bad, w], Precision::F32);
+        let mut s = source(&bytes).unwrap();
+        s.take("embeddings.LayerNorm.bias", &[2], false).expect("finite weights load");
+        let e = s.take("encoder.layer.3.output.dense.bias", &[3], false).unwrap_err().to_string();
+        assert!(e.contains(PATH) && e.contains("encoder.layer.3.output.dense.bias") && e.contains("inf at position 2"), "{e}");
+        let e = s.take("encoder.layer.3.output.dense.weight", &[2, 3], true).unwrap_err().to_string();
+        assert!(e.contains("NaN at position 4"), "{e}");
+    }
+
+    #[test]
+    fn every_precision_round_trips_through_the_file() {
+        let w = matrix();
+        let transposed = transpose(&w, 3, 4);
+        for (precision, tolerance) in [(Precision::F32, 0.0), (Precision::F16, 1e-3), (Precision::Bf16, 4e-3), (Precision::Int8, 0.5 / 127.0 * 1.0001)] {
+            let bytes = f32_file(vec![("l.weight", vec![3, 4], w.clone(), true), ("l.bias", vec![3], vec![0.1, -0.2, 0.3], false)], precision);
+            let mut s = source(&bytes).unwrap();
+            let got = s.take("l.weight", &[3, 4], true).unwrap();
+            for (k, (a, b)) in got.iter().zip(&transposed).enumerate() {
+                // Relative to the row's largest magnitude for int8, to the value for floats.
+                let row_max = w[(k % 3) * 4..(k % 3) * 4 + 4].iter().fold(0f32, |m, x| m.max(x.abs()));
+                let scale = if precision == Precision::Int8 { row_max } else { b.abs() };
+                assert!((a - b).abs() <= tolerance * scale, "{precision}: entry {k}: {a} vs {b}");
+            }
+            let bias = s.take("l.bias", &[3], false).unwrap();
+            let bias_tolerance = if precision == Precision::Int8 { 0.0 } else { tolerance };
+            assert!(bias.iter().zip([0.1f32, -0.2, 0.3]).all(|(a, b)| (a - b).abs() <= bias_tolerance * b.abs()), "{precision}: {bias:?}");
+        }
+        // The same matrix not transposed (an embedding table), from int8.
+        let bytes = f32_file(vec![("embeddings.word_embeddings.weight", vec![3, 4], w.clone(), true)], Precision::Int8);
+        let got = source(&bytes).unwrap().take("embeddings.word_embeddings.weight", &[3, 4], false).unwrap();
+        assert!(got.iter().zip(&w).all(|(a, b)| (a - b).abs() <= 100.0 / 127.0 / 2.0 + 1e-6), "{got:?}");
+        assert_eq!(&got[4..8], &[0.0; 4], "a row of zeros stays zeros");
+    }
+
+    #[test]
+    fn the_same_weights_give_the_same_bytes() {
+        // Two metadata keys, which safetensors writes in a HashMap's order.
+        let file = || f32_file(vec![("l.weight", vec![3, 4], matrix(), true)], Precision::Int8);
+        let first = file();
+        assert!((0..8).all(|_| file() == first));
+        let text = String::from_utf8_lossy(&first[8..200]).into_owned();
+        assert!(text.contains(r#""__metadata__":{"format":"pt","iftcl.quantization":"int8-rows-v1"}"#), "{text}");
+    }
+
+    #[test]
+    fn float16_refuses_values_beyond_its_range() {
+        let tensors = vec![("big.weight".to_string(), vec![2], vec![1.0, 70000.0], false)];
+        let e = serialize(tensors.clone(), Precision::F16).unwrap_err().to_string();
+        assert!(e.contains("`big.weight`") && e.contains("70000 at position 1") && e.contains("bf16"), "{e}");
+        serialize(tensors, Precision::Bf16).expect("bfloat16 has f32's range");
+    }
+
+    /// A safetensors file of raw tensors with `__metadata__` `meta`.
+    fn raw_file(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)], meta: Option<(&str, &str)>) -> Vec<u8> {
+        let views: Vec<_> = tensors.iter().map(|(n, d, s, b)| (n.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
+        let meta = meta.map(|(k, v)| std::collections::HashMap::from([(k.to_string(), v.to_string())]));
+        safetensors::serialize(views, meta).unwrap()
+    }
+
+    fn scales(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn damaged_int8_files_are_refused_by_name() {
+        let q = ("l.weight.int8", Dtype::I8, vec![2, 2], vec![1u8, 2, 3, 4]);
+        let s = |v: &[f32]| ("l.weight.scale", Dtype::F32, vec![v.len()], scales(v));
+        let v1 = Some((METADATA_KEY, ROWS_V1));
+        let refused = |tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)], meta: Option<(&str, &str)>, says: &[&str]| {
+            let bytes = raw_file(tensors, meta);
+            let e = source(&bytes).err().unwrap_or_else(|| panic!("accepted: {says:?}")).to_string();
+            assert!(e.contains(PATH) && says.iter().all(|w| e.contains(w)), "{e}\nshould say {says:?}");
+        };
+        // The key is missing or names another layout: refused naming the tensor and the key.
+        refused(&[q.clone(), s(&[1.0, 1.0])], None, &["`l.weight.int8`", "iftcl.quantization", "has no such key", "int8-rows-v1"]);
+        refused(&[q.clone(), s(&[1.0, 1.0])], Some((METADATA_KEY, "int4-v9")), &["iftcl.quantization", "says \"int4-v9\""]);
+        refused(&[s(&[1.0, 1.0])], None, &["`l.weight.scale`", "iftcl.quantization"]);
+        // Scales missing, not finite, not positive, of the wrong length or dtype.
+        refused(&[q.clone()], v1, &["`l.weight.int8`", "tensor `l.weight.scale` is missing"]);
+        refused(&[s(&[1.0, 1.0])], v1, &["`l.weight.scale`", "tensor `l.weight.int8` is missing"]);
+        refused(&[q.clone(), s(&[1.0, f32::NAN])], v1, &["`l.weight.scale`", "holds NaN as scale 1"]);
+        refused(&[q.clone(), s(&[f32::INFINITY, 1.0])], v1, &["`l.weight.scale`", "holds inf as scale 0"]);
+        refused(&[q.clone(), s(&[0.0, 1.0])], v1, &["`l.weight.scale`", "holds 0 as scale 0", "positive"]);
+        refused(&[q.clone(), s(&[-0.5, 1.0])], v1, &["holds -0.5 as scale 0"]);
+        refused(&[q.clone(), s(&[1.0])], v1, &["`l.weight.scale`", "1 scales for a matrix of 2 rows"]);
+        refused(&[q.clone(), ("l.weight.scale", Dtype::F16, vec![2], vec![0, 60, 0, 60])], v1, &["`l.weight.scale`", "F32"]);
+        refused(&[("l.weight.int8", Dtype::U8, vec![2, 2], vec![1, 2, 3, 4]), s(&[1.0, 1.0])], v1, &["`l.weight.int8`", "I8 matrix"]);
+        // The matrix stored twice.
+        let f = ("l.weight", Dtype::F32, vec![2, 2], scales(&[1.0; 4]));
+        refused(&[q.clone(), s(&[1.0, 1.0]), f], v1, &["`l.weight.int8`", "`l.weight` are both stored"]);
+        // Whole: the values dequantised.
+        let bytes = raw_file(&[q, s(&[0.5, 2.0])], v1);
+        assert_eq!(source(&bytes).unwrap().take("l.weight", &[2, 2], false).unwrap(), vec![0.5, 1.0, 6.0, 8.0]);
     }
 }

@@ -1,0 +1,217 @@
+//! Weight files in f16, bf16 and int8 (`iftcl convert`, `SentenceEncoder::save_as`): written
+//! as a whole folder, loaded back, and embedding within the bounds of docs/models.md
+//! ("Precisions") of the f32 model: cosine >= 0.9999 for f16, 0.999 for bf16, 0.99 for int8.
+//! The tiny fixtures of every family (`IFTCL_GOLDEN_TINY`) keep it cheap; all-MiniLM-L6-v2 goes
+//! through the CLI once, in f16, the browser's default download.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+use iftcl::convert::convert;
+use iftcl::{Precision, SentenceEncoder};
+use iftcl::burn::tensor::Device;
+
+const FAMILIES: [&str; 4] = ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"];
+
+fn tiny_dir() -> PathBuf {
+    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/golden/tiny"));
+    assert!(p.is_dir(), "the tiny golden models not found at {} (IFTCL_GOLDEN_TINY)", p.display());
+    p
+}
+
+/// The worst cosine to f32 each precision must reach.
+fn bound(p: Precision) -> f64 {
+    match p {
+        Precision::F32 => 1.0 - 1e-12,
+        Precision::F16 => 0.9999,
+        Precision::Bf16 => 0.999,
+        Precision::Int8 => 0.99,
+    }
+}
+
+fn worst_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| cosine(x, y)).fold(f64::INFINITY, f64::min)
+}
+
+fn json_file(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// The header of a safetensors file: (the JSON header, the offset its data starts at).
+fn header(bytes: &[u8]) -> (serde_json::Map<String, serde_json::Value>, usize) {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    (serde_json::from_slice(&bytes[8..8 + n]).unwrap(), 8 + n)
+}
+
+#[test]
+fn every_family_converts_to_every_precision_and_embeds_close_to_f32() {
+    let t = TempDir::new("precision-families");
+    let cpu = Device::flex();
+    let sentences = golden_sentences(&golden());
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    for family in FAMILIES {
+        let src = tiny_dir().join(family);
+        let f32_model = SentenceEncoder::load(&src, &cpu).unwrap();
+        let reference = f32_model.embed(&refs).unwrap();
+        let f32_bytes = std::fs::metadata(src.join("model.safetensors")).unwrap().len() as f64;
+        for p in [Precision::F16, Precision::Bf16, Precision::Int8] {
+            let out = t.0.join(format!("{family}-{p}"));
+            let done = convert(&src, &out, p).unwrap_or_else(|e| panic!("{family} {p}: {e}"));
+            // The same folder, file for file: every other file copied unchanged.
+            for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"] {
+                assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(src.join(f)).unwrap(), "{family} {p}: {f}");
+            }
+            assert_eq!(done.copied.len(), 6, "{family} {p}: {:?}", done.copied);
+            let config = json_file(&out.join("config.json"));
+            assert_eq!(config["dtype"], p.torch_dtype(), "{family} {p}: config.json's dtype (transformers 5 writes `dtype`)");
+            assert_eq!(config["hidden_size"], json_file(&src.join("config.json"))["hidden_size"]);
+            // The bytes: f16 and bf16 half of f32 (less the pooler these fixtures carry).
+            let ratio = done.bytes_after as f64 / f32_bytes;
+            let (lo, hi) = if p == Precision::Int8 { (0.25, 0.45) } else { (0.45, 0.51) };
+            assert!((lo..=hi).contains(&ratio), "{family} {p}: {} of {f32_bytes} bytes", done.bytes_after);
+
+            let loaded = SentenceEncoder::load(&out, &cpu).unwrap_or_else(|e| panic!("{family} {p}: {e}"));
+            let worst = worst_cosine(&loaded.embed(&refs).unwrap(), &reference);
+            eprintln!("{family} {p}: worst cosine to f32 {worst:.7} over {} sentences, {:.0} % of the bytes", refs.len(), 100.0 * ratio);
+            assert!(worst >= bound(p), "{family} {p}: worst cosine {worst} < {}", bound(p));
+
+            // Back to f32: the values the converted file holds, exactly.
+            let back = t.0.join(format!("{family}-{p}-f32"));
+            convert(&out, &back, Precision::F32).unwrap();
+            let again = SentenceEncoder::load(&back, &cpu).unwrap().embed(&refs).unwrap();
+            assert_eq!(again, loaded.embed(&refs).unwrap(), "{family} {p} -> f32 changed the values");
+        }
+    }
+}
+
+#[test]
+fn save_as_writes_the_same_weights_as_convert_and_f32_stays_the_default() {
+    let t = TempDir::new("precision-save-as");
+    let src = tiny_dir().join("mpnet");
+    let enc = SentenceEncoder::load(&src, &Device::flex()).unwrap();
+    for p in Precision::ALL {
+        let saved = t.0.join(format!("saved-{p}"));
+        enc.save_as(&saved, p).unwrap();
+        let converted = t.0.join(format!("converted-{p}"));
+        convert(&src, &converted, p).unwrap();
+        let bytes = std::fs::read(saved.join("model.safetensors")).unwrap();
+        assert_eq!(bytes, std::fs::read(converted.join("model.safetensors")).unwrap(), "{p}");
+        let (h, _) = header(&bytes);
+        let quantization = h["__metadata__"].get("iftcl.quantization").and_then(|v| v.as_str());
+        assert_eq!(quantization, (p == Precision::Int8).then_some("int8-rows-v1"), "{p}");
+        let dtypes: std::collections::BTreeSet<&str> = h.iter().filter(|(k, _)| *k != "__metadata__").map(|(_, v)| v["dtype"].as_str().unwrap()).collect();
+        let want: &[&str] = match p {
+            Precision::F32 => &["F32"],
+            Precision::F16 => &["F16"],
+            Precision::Bf16 => &["BF16"],
+            Precision::Int8 => &["F32", "I8"],
+        };
+        assert_eq!(dtypes.into_iter().collect::<Vec<_>>(), want, "{p}");
+    }
+    // save() is save_as(F32), byte for byte.
+    enc.save(&t.0.join("plain")).unwrap();
+    assert_eq!(std::fs::read(t.0.join("plain/model.safetensors")).unwrap(), std::fs::read(t.0.join("saved-f32/model.safetensors")).unwrap());
+    // The int8 file: every dense layer's weight and the word embeddings quantized, nothing else.
+    let (h, _) = header(&std::fs::read(t.0.join("saved-int8/model.safetensors")).unwrap());
+    let int8: Vec<&String> = h.keys().filter(|k| k.ends_with(".int8")).collect();
+    assert_eq!(int8.len(), 2 * 6 + 1, "{int8:?}");
+    assert!(h.contains_key("embeddings.word_embeddings.weight.int8") && h.contains_key("embeddings.word_embeddings.weight.scale"));
+    assert!(h.contains_key("embeddings.position_embeddings.weight") && h.contains_key("encoder.relative_attention_bias.weight"));
+    assert!(h.contains_key("encoder.layer.1.attention.attn.q.bias") && !h.contains_key("encoder.layer.1.attention.attn.q.weight"));
+}
+
+/// `dir`'s model.safetensors with its header's `__metadata__` replaced by `meta`.
+fn rewrite_metadata(dir: &Path, meta: serde_json::Value) {
+    let p = dir.join("model.safetensors");
+    let bytes = std::fs::read(&p).unwrap();
+    let (mut h, start) = header(&bytes);
+    h.insert("__metadata__".into(), meta);
+    let mut text = serde_json::to_vec(&h).unwrap();
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(&bytes[start..]);
+    std::fs::write(&p, out).unwrap();
+}
+
+#[test]
+fn int8_files_without_their_layout_key_or_with_bad_scales_are_refused_by_name() {
+    let t = TempDir::new("precision-int8-refused");
+    let src = tiny_dir().join("bert-cls-normalize");
+    let good = t.0.join("good");
+    convert(&src, &good, Precision::Int8).unwrap();
+    let refused = |dir: &Path, says: &[&str]| {
+        let e = SentenceEncoder::load(dir, &Device::flex()).err().expect("refused").to_string();
+        assert!(e.contains(&dir.join("model.safetensors").display().to_string()) && says.iter().all(|s| e.contains(s)), "{e}\nshould say {says:?}");
+    };
+    let no_key = t.0.join("no-key");
+    convert(&good, &no_key, Precision::Int8).unwrap();
+    rewrite_metadata(&no_key, serde_json::json!({"format": "pt"}));
+    refused(&no_key, &[".weight.int8`", "`iftcl.quantization` has no such key", "int8-rows-v1"]);
+    rewrite_metadata(&no_key, serde_json::json!({"format": "pt", "iftcl.quantization": "int8-cols-v2"}));
+    refused(&no_key, &["says \"int8-cols-v2\""]);
+
+    // A damaged scale: the first scale of a layer made NaN, 0 and -1 in place.
+    let damaged = t.0.join("damaged");
+    convert(&good, &damaged, Precision::Int8).unwrap();
+    let p = damaged.join("model.safetensors");
+    let bytes = std::fs::read(&p).unwrap();
+    let (h, start) = header(&bytes);
+    let name = "encoder.layer.1.output.dense.weight.scale";
+    let at = start + h[name]["data_offsets"][0].as_u64().unwrap() as usize;
+    for (value, says) in [(f32::NAN, "holds NaN as scale 0"), (0.0, "holds 0 as scale 0"), (-1.0, "holds -1 as scale 0"), (f32::INFINITY, "holds inf as scale 0")] {
+        let mut b = bytes.clone();
+        b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        std::fs::write(&p, &b).unwrap();
+        refused(&damaged, &[&format!("`{name}`"), says]);
+    }
+    // Missing: the scale tensor renamed away.
+    let mut b = bytes.clone();
+    let key = name.as_bytes();
+    let pos = b[..start].windows(key.len()).position(|w| w == key).unwrap();
+    b[pos + key.len() - 5..pos + key.len()].copy_from_slice(b"scalf");
+    std::fs::write(&p, &b).unwrap();
+    refused(&damaged, &["`encoder.layer.1.output.dense.weight.int8`", "tensor `encoder.layer.1.output.dense.weight.scale` is missing"]);
+    SentenceEncoder::load(&good, &Device::flex()).expect("the undamaged file loads");
+}
+
+#[test]
+fn cli_convert_writes_an_f16_minilm_and_refuses_an_output_over_its_model() {
+    let t = TempDir::new("precision-cli");
+    let model = model_dir();
+    let out = t.0.join("minilm-f16");
+    let o = iftcl(&["convert", "--dtype", "f16", model.to_str().unwrap(), out.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stdout(&o);
+    assert!(said.contains("model.safetensors in f16") && said.contains("50 % of the 90.9 MB"), "{said}");
+    // Every file of the folder, README and vocab.txt included; nothing half-written left.
+    for entry in std::fs::read_dir(&model).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(out.join(&name).exists(), "{name:?} not copied");
+    }
+    assert!(!t.0.join("minilm-f16.partial").exists());
+    assert_eq!(json_file(&out.join("config.json"))["torch_dtype"], "float16");
+
+    let g = golden();
+    let sentences = golden_sentences(&g);
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let got = SentenceEncoder::load(&out, &Device::flex()).unwrap().embed(&refs).unwrap();
+    let worst_to_pytorch = worst_cosine(&got, &golden_embeddings(&g));
+    eprintln!("all-MiniLM-L6-v2 f16: worst cosine to PyTorch's f32 {worst_to_pytorch:.7}");
+    assert!(worst_to_pytorch >= 0.9999, "{worst_to_pytorch}");
+
+    // Refused before anything is read or written.
+    let m = model.to_str().unwrap();
+    let inside = model.join("f16");
+    for (target, says) in [(m.to_string(), "it is the model folder"), (inside.display().to_string(), "inside the model folder")] {
+        let o = iftcl(&["convert", "--dtype", "int8", m, &target], None);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says) && stderr(&o).contains("choose another output folder"), "{}", stderr(&o));
+    }
+    assert!(!inside.exists());
+    let o = iftcl(&["convert", "--dtype", "int4", m, out.to_str().unwrap()], None);
+    assert!(stderr(&o).contains("`int4` is not f32, f16, bf16 or int8"), "{}", stderr(&o));
+}
