@@ -12,6 +12,7 @@ mod fused_loss;
 mod golden;
 mod hub;
 mod loader_props;
+mod quickstart;
 mod random_weights;
 mod robustness;
 mod sts_figures;

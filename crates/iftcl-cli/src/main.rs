@@ -40,6 +40,10 @@ enum Command {
         /// auto | cpu | gpu | gpu:N (see `iftcl devices`).
         #[arg(long, default_value = "auto")]
         device: String,
+        /// Also write each case as JSON here: name, rel_err, max_abs_err, scale (max |CPU
+        /// gradient|), finite, passed (what the browser's checkDevice() reports).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Throughput benchmarks.
     Bench {
@@ -76,7 +80,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Similarity(args) => similarity::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
-        Command::CheckDevice { device } => check_device::run(&device),
+        Command::CheckDevice { device, json } => check_device::run(&device, json.as_deref()),
         Command::Bench { what } => bench::run(what),
     }
 }
