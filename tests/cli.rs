@@ -141,7 +141,9 @@ fn bad_device_is_a_clear_error() {
 fn check_device_passes_on_the_wgpu_adapter_and_lists_every_case() {
     // lavapipe in CI: the wgpu kernels' gradients (matmul with transposed operands, softmax,
     // LayerNorm, GELU, gathers, pooling, the losses, a whole tiny encoder) against the CPU's.
-    let o = iftcl(&["check-device", "--device", "gpu"], None);
+    let t = TempDir::new("check-device");
+    let json = t.0.join("checks.json");
+    let o = iftcl(&["check-device", "--device", "gpu", "--json", json.to_str().unwrap()], None);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     let rows = out.lines().filter(|l| l.starts_with("ok ")).count();
@@ -149,4 +151,29 @@ fn check_device_passes_on_the_wgpu_adapter_and_lists_every_case() {
     assert_eq!(rows, 69, "op cases and the tiny encoder's parameters: {out}");
     assert!(out.contains("tiny encoder: encoder.layer.1.output.dense.weight"), "{out}");
     assert!(out.contains(&format!("all {rows} gradient checks passed")), "{out}");
+    // The JSON holds the same cases, each passed; and the device under test is not the CPU: its
+    // gradients differ from the CPU's by float rounding in most cases (measured: printed),
+    // where a check that ran the CPU twice differs in none.
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), rows);
+    assert!(cases.iter().all(|c| c["passed"] == true && c["scale"].as_f64().unwrap() > 0.0), "{v}");
+    let differ = cases.iter().filter(|c| c["max_abs_err"].as_f64().unwrap() > 0.0).count();
+    let worst = cases.iter().map(|c| c["rel_err"].as_f64().unwrap()).fold(0.0, f64::max);
+    eprintln!("check-device on {}: {differ} of {rows} cases differ from the CPU's gradients; largest relative error {worst:.2e}", v["device"]);
+    assert!(2 * differ >= rows, "only {differ} of {rows} gradient cases differ from the CPU's at all: {v}");
+}
+
+#[test]
+fn check_device_on_the_cpu_writes_every_case_as_json() {
+    // The CPU against itself: every case exactly equal, each with a gradient to compare.
+    let t = TempDir::new("check-device-cpu");
+    let json = t.0.join("checks.json");
+    let o = iftcl(&["check-device", "--device", "cpu", "--json", json.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 69, "{v}");
+    assert_eq!(cases[0]["name"], stdout(&o).lines().nth(1).unwrap().split_whitespace().skip(2).collect::<Vec<_>>().join(" "), "the JSON lists the cases in the printed order");
+    assert!(cases.iter().all(|c| c["passed"] == true && c["max_abs_err"] == 0.0 && c["rel_err"] == 0.0 && c["scale"].as_f64().unwrap() > 0.0), "{v}");
 }

@@ -93,12 +93,13 @@ fn every_family_trains_and_its_checkpoint_loads_again() {
     for family in FAMILIES {
         let t = TempDir::new(&format!("family-{family}"));
         let corpus = small_corpus(&t.0);
-        let out = t.0.join("out");
+        let (out, killed) = (t.0.join("out"), t.0.join("killed"));
         let model = tiny_dir().join(family);
-        let mut args = train_args(corpus.to_str().unwrap(), out.to_str().unwrap(), "6");
-        args.extend(["--model", model.to_str().unwrap()]);
-        let o = iftcl(&args, None);
+        let steps = 8;
+        let o = iftcl(&["train", "--config", train_toml_with_model(&t.0, &model, &corpus, &out, steps).to_str().unwrap(), "--no-eval", "--quiet"], None);
         assert!(o.status.success(), "{family}: {}", stderr(&o));
+        let uninterrupted = losses(&out);
+        assert_eq!(uninterrupted.len(), steps as usize, "{family}");
         // The checkpoint keeps the family's config and module files, and loads and embeds.
         let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("last/config.json")).unwrap()).unwrap();
         let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
@@ -115,11 +116,20 @@ fn every_family_trains_and_its_checkpoint_loads_again() {
         let (x, y) = (trained.embed(&s).unwrap(), start.embed(&s).unwrap());
         let moved = iftcl::compare::max_abs_diff(&x[0], &y[0]).unwrap();
         assert!(moved > 1e-6, "{family}: training did not move the embeddings ({moved:e})");
-        // The run resumes from its checkpoint (two more steps).
-        let o = iftcl(&["train", "--resume", out.join("last").to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "8"], None);
+        // The same run ended abruptly after step 7 (its checkpoint is step 5's) resumes from
+        // that checkpoint and logs steps 6..8 with the uninterrupted run's losses: the CPU
+        // backend repeats its arithmetic exactly.
+        let o = killed_run(&train_toml_with_model(&t.0, &model, &corpus, &killed, steps), 7);
+        assert_eq!(o.status.code(), None, "{family}: the run should have been cut off by abort(): {}", stderr(&o));
+        let o = iftcl(&["train", "--resume", killed.join("last").to_str().unwrap(), "--out", killed.to_str().unwrap(), "--device", "cpu", "--quiet"], None);
         assert!(o.status.success(), "{family}: resume: {}", stderr(&o));
+        assert_eq!(losses(&killed), uninterrupted, "{family}: losses of the resumed run vs the uninterrupted one");
     }
 }
+
+/// The five WGSL kernels of the fused loss (crates/iftcl/src/train/fused/kernels.rs), as
+/// CubeCL's kernel log names them.
+const FUSED_KERNELS: [&str; 5] = ["LogitsKernel", "RowsKernel", "ReduceKernel", "GradAnchorKernel", "GradTwinsKernel"];
 
 #[test]
 fn roberta_and_mpnet_train_with_the_fused_loss_on_wgpu_and_with_simcse() {
@@ -133,8 +143,16 @@ fn roberta_and_mpnet_train_with_the_fused_loss_on_wgpu_and_with_simcse() {
             let at = args.iter().position(|a| *a == "--device").unwrap();
             args.drain(at..at + 2);
             args.extend(["--model", model.to_str().unwrap(), "--loss", loss, "--device", device]);
-            let o = iftcl(&args, None);
+            // The run logs the kernels it launches (CubeCL's kernel log): on wgpu the fused
+            // loss's five, forward and backward, ran.
+            cubecl_kernel_log(&t.0);
+            let o = iftcl_in(&t.0, &args);
             assert!(o.status.success(), "{family} on {device} with {loss}: {}", stderr(&o));
+            if device == "gpu" {
+                let log = kernel_log(&t.0);
+                let missing: Vec<&str> = FUSED_KERNELS.iter().copied().filter(|k| !log.contains(k)).collect();
+                assert!(missing.is_empty(), "{family} on wgpu: the fused kernels {missing:?} never ran ({} lines of kernel log)", log.lines().count());
+            }
             SentenceEncoder::load(&out.join("best"), &device::cpu_device().device).unwrap_or_else(|e| panic!("{family}: {e}"));
         }
     }

@@ -13,6 +13,7 @@ mod golden;
 mod hub;
 mod loader_props;
 mod precision;
+mod quickstart;
 mod random_weights;
 mod robustness;
 mod small_tune;

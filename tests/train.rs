@@ -6,17 +6,6 @@ use std::process::Command;
 
 use crate::common::*;
 
-/// (step, loss) of every step line of a metrics file.
-fn losses(out: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["kind"] == "step")
-        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
-        .collect()
-}
-
 /// The bytes of `file` in each of two folders, which must be identical.
 fn assert_same_bytes(a: &Path, b: &Path, file: &str) {
     let (x, y) = (std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap());

@@ -89,9 +89,22 @@ pub fn iftcl_bin() -> PathBuf {
 }
 
 pub fn iftcl(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    run_iftcl(None, args, stdin)
+}
+
+/// [`iftcl`] run in the folder `cwd` (where CubeCL looks for its `cubecl.toml` first, see
+/// [`cubecl_kernel_log`]).
+pub fn iftcl_in(cwd: &Path, args: &[&str]) -> Output {
+    run_iftcl(Some(cwd), args, None)
+}
+
+fn run_iftcl(cwd: Option<&Path>, args: &[&str], stdin: Option<&[u8]>) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(iftcl_bin());
     cmd.args(args).env("IFTCL_MODEL", model_dir()).env("RUST_LOG", "warn");
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     {
@@ -194,10 +207,15 @@ pub fn train_args<'a>(corpus: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a 
 /// The settings of [`train_args`] as a TOML file (what `iftcl train --config` and the
 /// `iftcl-train-abort` helper read), with `out`, the default model and `steps` steps.
 pub fn train_toml(dir: &Path, corpus: &Path, out: &Path, steps: u64) -> PathBuf {
+    train_toml_with_model(dir, &model_dir(), corpus, out, steps)
+}
+
+/// [`train_toml`] training `model` instead of the default model.
+pub fn train_toml_with_model(dir: &Path, model: &Path, corpus: &Path, out: &Path, steps: u64) -> PathBuf {
     let toml = format!(
         "model = {:?}\ncorpus = {:?}\nout = {:?}\ndevice = \"cpu\"\nbatch_size = 4\nmax_len = 12\nmax_steps = {steps}\n\
          eval_every = 5\nseed = 7\nqueue_size = 16\n",
-        model_dir().to_str().unwrap(),
+        model.to_str().unwrap(),
         corpus.to_str().unwrap(),
         out.to_str().unwrap(),
     );
@@ -210,6 +228,32 @@ pub fn train_toml(dir: &Path, corpus: &Path, out: &Path, steps: u64) -> PathBuf 
 /// (tests/bin/train_abort.rs: `abort()`, nothing unwound or flushed).
 pub fn killed_run(config: &Path, at: u64) -> Output {
     Command::new(env!("CARGO_BIN_EXE_iftcl-train-abort")).arg(at.to_string()).arg(config).env("RUST_LOG", "warn").output().unwrap()
+}
+
+/// (step, loss) of every step line of a run's metrics file (`OUT/metrics.jsonl`).
+pub fn losses(out: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "step")
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+/// A folder in which an `iftcl` run ([`iftcl_in`]) logs every kernel it launches: a
+/// `cubecl.toml` with the tests' settings (tests/cubecl.toml) and CubeCL's profiling logger at
+/// its `minimal` level (the name of each kernel that runs, no timing) writing to
+/// `kernels.log` there. Read the log with [`kernel_log`].
+pub fn cubecl_kernel_log(dir: &Path) {
+    let settings = std::fs::read_to_string(root().join("tests/cubecl.toml")).unwrap();
+    let toml = format!("{settings}\n[profiling]\nlogger = {{ level = \"minimal\", file = \"kernels.log\" }}\n");
+    std::fs::write(dir.join("cubecl.toml"), toml).unwrap();
+}
+
+/// The kernel log of a run in a [`cubecl_kernel_log`] folder.
+pub fn kernel_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("kernels.log")).unwrap_or_else(|e| panic!("{}/kernels.log: {e}", dir.display()))
 }
 
 /// A finished run of [`train_args`] (`steps` steps) in `t`: the corpus and the output folder.

@@ -38,7 +38,7 @@ export interface FineTuneOptions {
   signal?: AbortSignal;
 }
 
-export interface DeviceCheck { name: string; relErr: number; finite: boolean; passed: boolean }
+export interface DeviceCheck { name: string; relErr: number; maxAbsErr: number; scale: number; finite: boolean; passed: boolean }
 
 /** Whether this engine runs WebAssembly SIMD, which the bundle needs. */
 export function simdSupported(): boolean;

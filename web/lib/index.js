@@ -153,7 +153,7 @@ export class Encoder {
     return this.#channel.call("resetFineTune", []);
   }
 
-  /** This device's gradients against the CPU's: `[{ name, relErr, finite, passed }]`. */
+  /** This device's gradients against the CPU's: `[{ name, relErr, maxAbsErr, scale, finite, passed }]`. */
   checkDevice() {
     return this.#channel.call("checkDevice", []);
   }

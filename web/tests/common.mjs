@@ -1,7 +1,9 @@
 // Paths the web tests share: the same variables as the Rust tests (tests/common/mod.rs).
-import { createReadStream, readFileSync, existsSync, statSync, renameSync, rmSync, mkdirSync } from "node:fs";
+import assert from "node:assert/strict";
+import { createReadStream, readFileSync, existsSync, mkdtempSync, statSync, renameSync, rmSync, mkdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -75,6 +77,58 @@ export function tensorValues({ dtype, bytes }) {
     } else throw new Error(`tensorValues: dtype ${dtype}`);
   }
   return out;
+}
+
+/// ‖a − b‖ / ‖b‖, the relative L2 error of `a` against the reference `b`; throws on NaN or
+/// infinity (see checkFinite). The same measure as the Rust side's iftcl::compare::rel_l2_err.
+export function relL2(a, b) {
+  checkFinite(a, b);
+  let d = 0, n = 0;
+  for (let i = 0; i < a.length; i++) { d += (a[i] - b[i]) ** 2; n += b[i] * b[i]; }
+  return Math.sqrt(d) / Math.sqrt(n);
+}
+
+/// Parity of vectors against their references, the measure of the Rust tests
+/// (tests/common/mod.rs assert_parity): for each pair the relative L2 error and the largest
+/// absolute difference, each within its bound. Logs and returns the worst of each.
+export function assertParity(what, got, want, maxRelL2, maxAbs) {
+  if (got.length !== want.length) throw new Error(`${what}: ${got.length} vectors, ${want.length} references`);
+  let worstRel = 0, worstAbs = 0;
+  got.forEach((v, i) => {
+    const rel = relL2(v, want[i]);
+    const abs = maxAbsDiff(v, want[i]);
+    if (!(rel <= maxRelL2)) throw new Error(`${what}: vector ${i}: relative L2 error ${rel.toExponential(3)} > ${maxRelL2}`);
+    if (!(abs <= maxAbs)) throw new Error(`${what}: vector ${i}: max abs difference ${abs.toExponential(3)} > ${maxAbs}`);
+    worstRel = Math.max(worstRel, rel);
+    worstAbs = Math.max(worstAbs, abs);
+  });
+  console.log(`${what}: worst relative L2 error ${worstRel.toExponential(2)}, worst max abs difference ${worstAbs.toExponential(2)} over ${got.length} vectors`);
+  return { worstRel, worstAbs };
+}
+
+/// `iftcl check-device --device cpu --json` of the native build: the gradient cases and their
+/// CPU scales (max |gradient|) that the wasm build's checkDevice() must reproduce.
+export function nativeCpuChecks() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "iftcl-check-device-"));
+  const json = path.join(dir, "checks.json");
+  execFileSync(iftclBin(), ["check-device", "--device", "cpu", "--json", json], { env: { ...process.env, RUST_LOG: "error" } });
+  return JSON.parse(readFileSync(json, "utf8")).cases;
+}
+
+/// checkDevice()'s cases against the native CPU's (nativeCpuChecks): the same cases in the same
+/// order, each reference gradient of the same size (`scale`, max |CPU gradient|, within
+/// `maxScaleRel` relative: the wasm and native CPU builds differ only in float rounding), and
+/// every case passed. Returns the number of cases whose device gradients differ from the CPU's
+/// at all (maxAbsErr > 0).
+export function assertChecksMatchNative(what, checks, native, maxScaleRel) {
+  assert.deepEqual(checks.map((c) => c.name), native.map((c) => c.name), `${what}: the cases of iftcl check-device`);
+  checks.forEach((c, i) => {
+    const rel = Math.abs(c.scale - native[i].scale) / native[i].scale;
+    assert.ok(rel <= maxScaleRel, `${what}: ${c.name}: CPU gradient scale ${c.scale} vs native ${native[i].scale} (relative ${rel.toExponential(2)})`);
+  });
+  const failed = checks.filter((c) => !c.passed);
+  assert.deepEqual(failed, [], `${what}: gradient checks failed`);
+  return checks.filter((c) => c.maxAbsErr > 0).length;
 }
 
 /// The tensors of a safetensors file: { name: { dtype, shape, bytes } } (bytes: a view of the

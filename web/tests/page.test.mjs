@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { web, golden, serveDemo, cosine, maxAbsDiff, safetensors, tensorValues, stsbDev } from "./common.mjs";
+import { web, golden, modelDir, serveDemo, cosine, maxAbsDiff, safetensors, tensorValues, stsbDev, assertParity, nativeCpuChecks, assertChecksMatchNative } from "./common.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const BASE_FLAGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
@@ -90,10 +90,10 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
       const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0)); // NaN fails the check below
       assert.ok(Math.abs(norm - 1) < 1e-4, `${label}: sentence ${i} has norm ${norm}`);
     });
-    for (let i = 0; i < 4; i++) {
-      const c = cosine(vectors[i], golden.embeddings[i]);
-      assert.ok(c >= 0.9999, `${label}: golden sentence ${i} in a batch of ${sentences.length}: cosine ${c} to the reference`);
-    }
+    // The golden ones within the native bounds of their device (tests/golden.rs: 1e-5 on the
+    // CPU, 1e-4 on a GPU; measured: printed).
+    const bound = requireWebGpu ? 1e-4 : 1e-5;
+    assertParity(`${label}: golden sentences in a batch of ${sentences.length} vs PyTorch`, vectors.slice(0, 4), golden.embeddings.slice(0, 4), bound, bound);
 
     if (bufferLimitCheck) {
       // A step whose feed-forward activation outgrows the device's largest buffer is refused
@@ -119,10 +119,15 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     if (requireWebGpu) {
       // The device's gradients against the CPU's, op by op and for a tiny encoder: the GELU
       // backward at large inputs was NaN here until GPU training composed GELU from erf.
+      // The cases and their CPU reference gradients are the native build's (`iftcl
+      // check-device --device cpu --json`), every case passes, and the device under test is
+      // not the CPU: its gradients differ from the CPU's by float rounding in most cases
+      // (measured: printed), where a check that ran the CPU twice differs in none.
       const checks = await page.evaluate(() => window.iftclEncoder.checkDevice());
-      const failed = checks.filter((c) => !c.passed);
-      assert.deepEqual(failed, [], `${label}: gradient checks failed on ${state.device}`);
-      assert.ok(checks.length > 40);
+      const differ = assertChecksMatchNative(`${label}: checkDevice on ${state.device}`, checks, nativeCpuChecks(), 1e-5);
+      const worst = checks.reduce((w, c) => (c.relErr > w.relErr ? c : w));
+      console.log(`${label}: checkDevice: ${differ} of ${checks.length} cases differ from the CPU's gradients; largest relative error ${worst.relErr.toExponential(2)} (${worst.name})`);
+      assert.ok(differ >= checks.length / 2, `${label}: only ${differ} of ${checks.length} gradient cases differ from the CPU's at all: is checkDevice running the CPU?`);
     }
     if (!fineTune) {
       await page.screenshot({ path: path.join(results, `demo-${label}.png`), fullPage: true });

@@ -34,18 +34,25 @@ test("the page keeps painting while 1,000 sentences embed in the worker", { time
   console.log(`bundle web/pkg/iftcl_wasm_bg.wasm: ${JSON.stringify(bundleFigures(path.join(web, "pkg")))}`);
   const worker = await figures(browser, "this build, encoder in a worker", site.port, "device=cpu", SENTENCES);
   const inPage = await figures(browser, "this build, encoder on the page's thread", site.port, "device=cpu&thread=page", SENTENCES);
-  // Not a timing: a thread that runs the encoder paints once the call is over, a free one
-  // every frame (about 60 a second). The second line shows the probe sees a blocked thread.
+  // A thread that runs the encoder paints once the call is over, a free one every frame
+  // (about 60 a second). With the encoder in the worker no task on the page's thread reaches
+  // 50 ms (the Long Tasks API's threshold, the README's claim); the same probe sees the blocked
+  // thread when the encoder runs on it. (Frame gaps are printed, not asserted: on a loaded
+  // 2-core machine the compositor's own scheduling moves them.)
   assert.ok(worker.frames_painted >= 10, `only ${worker.frames_painted} frames painted in ${worker.embed_s} s while the worker embedded`);
+  assert.equal(worker.longest_main_thread_task_ms, 0, `a task of ${worker.longest_main_thread_task_ms} ms ran on the page's thread while the worker embedded`);
   assert.ok(inPage.frames_painted < worker.frames_painted, `the frame probe saw ${inPage.frames_painted} frames with the encoder on the page's thread, ${worker.frames_painted} with it in a worker`);
+  assert.ok(inPage.longest_main_thread_task_ms >= 50 && inPage.longest_frame_gap_ms >= 50, `the probe saw no long task (${inPage.longest_main_thread_task_ms} ms) or frame gap (${inPage.longest_frame_gap_ms} ms) with the encoder on the page's thread`);
 });
 
 test("embed and fineTune cancel, and the encoder goes on", { timeout: 600_000 }, async () => {
   const { page } = await openDemo(browser, site.port, "device=cpu");
+  // Aborted as soon as it is asked for: the worker reads the cancel message at its first turn
+  // of the event loop, which comes after the first batch of 64, whatever the machine's speed.
   const embed = await page.evaluate(async (texts) => {
     const controller = new AbortController();
     const running = window.iftclEncoder.embed(texts, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 300);
+    controller.abort();
     try {
       await running;
       return "finished";
@@ -53,7 +60,7 @@ test("embed and fineTune cancel, and the encoder goes on", { timeout: 600_000 },
       return `${e.name}: ${e.message}`;
     }
   }, SENTENCES);
-  assert.match(embed, /^AbortError: embed: cancelled after [0-9]+ of 1000 sentences$/);
+  assert.equal(embed, "AbortError: embed: cancelled after 64 of 1000 sentences");
   const after = await page.evaluate(([a, b]) => window.iftclEncoder.similarity(a, b), golden.sentences);
   assert.ok(Math.abs(after - golden.cosine_0_1) < 1e-3, `similarity after a cancelled embed: ${after}`);
 

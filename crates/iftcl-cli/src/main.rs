@@ -41,6 +41,10 @@ enum Command {
         /// auto | cpu | gpu | gpu:N (see `iftcl devices`).
         #[arg(long, default_value = "auto")]
         device: String,
+        /// Also write each case as JSON here: name, rel_err, max_abs_err, scale (max |CPU
+        /// gradient|), finite, passed (what the browser's checkDevice() reports).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Write a model folder with its weights in f16, bf16 or int8 (or back in f32): the same
     /// folder, file for file, with a smaller model.safetensors.
@@ -81,7 +85,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Similarity(args) => similarity::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
-        Command::CheckDevice { device } => check_device::run(&device),
+        Command::CheckDevice { device, json } => check_device::run(&device, json.as_deref()),
         Command::Convert(args) => convert::run(args),
         Command::Bench { what } => bench::run(what),
     }

@@ -293,9 +293,10 @@ impl Encoder {
 
     /// Checks that this encoder's device computes the trainer's gradients right: small forward +
     /// backward graphs (each op kind fine-tuning uses, then a whole tiny encoder) run here and on
-    /// the CPU backend and compared. Resolves to one `{ name, relErr, finite, passed }` per case
-    /// (`relErr`: max |difference| over max |CPU gradient|; NaN when not finite).
-    #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<{ name: string, relErr: number, finite: boolean, passed: boolean }[]>")]
+    /// the CPU backend and compared. Resolves to one `{ name, relErr, maxAbsErr, scale, finite,
+    /// passed }` per case (`maxAbsErr`: max |difference|; `scale`: max |CPU gradient|; `relErr`:
+    /// their ratio, NaN when not finite), as `iftcl check-device --json` writes them.
+    #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<{ name: string, relErr: number, maxAbsErr: number, scale: number, finite: boolean, passed: boolean }[]>")]
     pub fn check_device(&self) -> Promise {
         let device = self.state.borrow().encoder.device().clone();
         future_to_promise(async move {
@@ -305,6 +306,8 @@ impl Encoder {
                 let o = Object::new();
                 Reflect::set(&o, &"name".into(), &c.name.as_str().into())?;
                 Reflect::set(&o, &"relErr".into(), &JsValue::from_f64(c.rel_err()))?;
+                Reflect::set(&o, &"maxAbsErr".into(), &JsValue::from_f64(c.max_abs_err))?;
+                Reflect::set(&o, &"scale".into(), &JsValue::from_f64(c.scale))?;
                 Reflect::set(&o, &"finite".into(), &JsValue::from_bool(c.finite))?;
                 Reflect::set(&o, &"passed".into(), &JsValue::from_bool(c.passed()))?;
                 out.push(&o);

@@ -69,7 +69,7 @@ pub fn bench_load(dir: &Path, device: &Device, device_name: &str, runs: usize) -
         drop(weights);
         p.weights_ms = ms(t);
         let t = Instant::now();
-        std::hint::black_box(crate::index::model_fingerprint(&encoder)?);
+        std::hint::black_box(encoder.fingerprint()?);
         p.fingerprint_ms = ms(t);
         let t = Instant::now();
         encoder.warm_up()?;
