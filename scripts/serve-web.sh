@@ -17,7 +17,7 @@ if [ "$dtype" != f32 ]; then
   [ -x "$iftcl" ] || CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}" cargo build --release --workspace --bin iftcl
   if [ ! -f "$served/model.safetensors" ] || [ "$model/model.safetensors" -nt "$served/model.safetensors" ]; then
     mkdir -p models/converted
-    "$iftcl" convert --dtype "$dtype" "$model" "$served"
+    "$iftcl" convert --overwrite --dtype "$dtype" "$model" "$served"
   fi
   model="$served"
 fi

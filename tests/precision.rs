@@ -57,7 +57,7 @@ fn every_family_converts_to_every_precision_and_embeds_close_to_f32() {
         let f32_bytes = std::fs::metadata(src.join("model.safetensors")).unwrap().len() as f64;
         for p in [Precision::F16, Precision::Bf16, Precision::Int8] {
             let out = t.0.join(format!("{family}-{p}"));
-            let done = convert(&src, &out, p).unwrap_or_else(|e| panic!("{family} {p}: {e}"));
+            let done = convert(&src, &out, p, false).unwrap_or_else(|e| panic!("{family} {p}: {e}"));
             // The same folder, file for file: every other file copied unchanged.
             for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"] {
                 assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(src.join(f)).unwrap(), "{family} {p}: {f}");
@@ -78,7 +78,7 @@ fn every_family_converts_to_every_precision_and_embeds_close_to_f32() {
 
             // Back to f32: the values the converted file holds, exactly.
             let back = t.0.join(format!("{family}-{p}-f32"));
-            convert(&out, &back, Precision::F32).unwrap();
+            convert(&out, &back, Precision::F32, false).unwrap();
             let again = SentenceEncoder::load(&back, &cpu).unwrap().embed(&refs).unwrap();
             assert_eq!(again, loaded.embed(&refs).unwrap(), "{family} {p} -> f32 changed the values");
         }
@@ -94,7 +94,7 @@ fn save_as_writes_the_same_weights_as_convert_and_f32_stays_the_default() {
         let saved = t.0.join(format!("saved-{p}"));
         enc.save_as(&saved, p).unwrap();
         let converted = t.0.join(format!("converted-{p}"));
-        convert(&src, &converted, p).unwrap();
+        convert(&src, &converted, p, false).unwrap();
         let bytes = std::fs::read(saved.join("model.safetensors")).unwrap();
         assert_eq!(bytes, std::fs::read(converted.join("model.safetensors")).unwrap(), "{p}");
         let (h, _) = header(&bytes);
@@ -142,13 +142,13 @@ fn int8_files_without_their_layout_key_or_with_bad_scales_are_refused_by_name() 
     let t = TempDir::new("precision-int8-refused");
     let src = tiny_dir().join("bert-cls-normalize");
     let good = t.0.join("good");
-    convert(&src, &good, Precision::Int8).unwrap();
+    convert(&src, &good, Precision::Int8, false).unwrap();
     let refused = |dir: &Path, says: &[&str]| {
         let e = SentenceEncoder::load(dir, &Device::flex()).err().expect("refused").to_string();
         assert!(e.contains(&dir.join("model.safetensors").display().to_string()) && says.iter().all(|s| e.contains(s)), "{e}\nshould say {says:?}");
     };
     let no_key = t.0.join("no-key");
-    convert(&good, &no_key, Precision::Int8).unwrap();
+    convert(&good, &no_key, Precision::Int8, false).unwrap();
     rewrite_metadata(&no_key, serde_json::json!({"format": "pt"}));
     refused(&no_key, &[".weight.int8`", "`iftcl.quantization` has no such key", "int8-rows-v1"]);
     rewrite_metadata(&no_key, serde_json::json!({"format": "pt", "iftcl.quantization": "int8-cols-v2"}));
@@ -156,7 +156,7 @@ fn int8_files_without_their_layout_key_or_with_bad_scales_are_refused_by_name() 
 
     // A damaged scale: the first scale of a layer made NaN, 0 and -1 in place.
     let damaged = t.0.join("damaged");
-    convert(&good, &damaged, Precision::Int8).unwrap();
+    convert(&good, &damaged, Precision::Int8, false).unwrap();
     let p = damaged.join("model.safetensors");
     let bytes = std::fs::read(&p).unwrap();
     let (h, start) = header(&bytes);
@@ -214,4 +214,25 @@ fn cli_convert_writes_an_f16_minilm_and_refuses_an_output_over_its_model() {
     assert!(!inside.exists());
     let o = iftcl(&["convert", "--dtype", "int4", m, out.to_str().unwrap()], None);
     assert!(stderr(&o).contains("`int4` is not f32, f16, bf16 or int8"), "{}", stderr(&o));
+
+    // An existing model folder is replaced only with --overwrite, and then whole; a folder that
+    // holds no model never is, with or without it, and keeps its files.
+    let before = std::fs::read(out.join("model.safetensors")).unwrap();
+    let o = iftcl(&["convert", "--dtype", "int8", m, out.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds a model folder; --overwrite replaces it"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), before, "refused, yet the folder changed");
+    let o = iftcl(&["convert", "--overwrite", "--dtype", "int8", m, out.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, _) = header(&std::fs::read(out.join("model.safetensors")).unwrap());
+    assert_eq!(h["__metadata__"]["iftcl.quantization"], "int8-rows-v1", "the folder was not replaced by the int8 one");
+    let user = t.0.join("my-files");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("notes.txt"), "mine").unwrap();
+    for flags in [&["convert", "--dtype", "f16"][..], &["convert", "--overwrite", "--dtype", "f16"][..]] {
+        let o = iftcl(&[flags, &[m, user.to_str().unwrap()]].concat(), None);
+        assert_eq!(o.status.code(), Some(1), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("holds no model (no config.json), so it is not replaced"), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(user.join("notes.txt")).unwrap(), "mine");
+    }
 }

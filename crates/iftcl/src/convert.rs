@@ -69,9 +69,10 @@ fn resolved(path: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Refuses an output folder that would overwrite or hold the model being read, or that
-/// exists and holds anything but a model folder.
-fn check_output(model: &Path, out: &Path) -> Result<()> {
+/// Refuses an output folder that would overwrite or hold the model being read, one that
+/// exists with files in it unless `overwrite`, and, even then, one that holds anything but a
+/// model folder.
+fn check_output(model: &Path, out: &Path, overwrite: bool) -> Result<()> {
     let (m, o) = (resolved(model)?, resolved(out)?);
     let refuse = |why: &str| Err(Error::InvalidArgument(format!("output folder {}: {why}; choose another output folder", out.display())));
     if o == m {
@@ -89,6 +90,9 @@ fn check_output(model: &Path, out: &Path) -> Result<()> {
     let empty = std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(true);
     if !empty && !out.join("config.json").is_file() {
         return refuse("it exists and holds no model (no config.json), so it is not replaced");
+    }
+    if !empty && !overwrite {
+        return refuse("it exists and holds a model folder; --overwrite replaces it (atomically, once the new one is written)");
     }
     Ok(())
 }
@@ -124,10 +128,10 @@ fn copy_companions(from: &Path, to: &Path, root: &Path, copied: &mut Vec<String>
 }
 
 /// Writes the model folder `model` to `out` with its weights in `precision`. `out` must not be
-/// `model`, lie inside it or hold it; an existing `out` is replaced only when it is empty or a
-/// model folder (it holds `config.json`).
-pub fn convert(model: &Path, out: &Path, precision: Precision) -> Result<Converted> {
-    check_output(model, out)?;
+/// `model`, lie inside it or hold it; an existing `out` is replaced only when it is empty, or
+/// when `overwrite` is set and it is a model folder (it holds `config.json`).
+pub fn convert(model: &Path, out: &Path, precision: Precision, overwrite: bool) -> Result<Converted> {
+    check_output(model, out, overwrite)?;
     let files = ModelFiles::read_dir(model)?;
     let (bytes_before, config) = (files.weights.len() as u64, files.config.clone());
     let encoder = SentenceEncoder::from_files(files, &Device::flex())?;

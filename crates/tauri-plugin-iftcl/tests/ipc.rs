@@ -343,7 +343,7 @@ fn load_model_takes_f16_bf16_and_int8_folders() {
     let mut fingerprints = vec![t.ok("model_info", json!({}))["fingerprint"].clone()];
     for (dtype, bound) in [(iftcl::Precision::F16, 0.9999), (iftcl::Precision::Bf16, 0.999), (iftcl::Precision::Int8, 0.99)] {
         let dir = data.join(format!("roberta-{dtype}"));
-        iftcl::convert::convert(&src, &dir, dtype).unwrap();
+        iftcl::convert::convert(&src, &dir, dtype, false).unwrap();
         let loaded = t.ok("load_model", json!({ "path": dir }));
         assert_eq!(loaded["model"]["family"], "Roberta");
         fingerprints.push(loaded["model"]["fingerprint"].clone());

@@ -18,9 +18,13 @@ pub struct ConvertArgs {
     /// Branch, tag or commit when MODEL is a Hugging Face Hub id.
     #[arg(long)]
     revision: Option<String>,
+    /// Replace OUT when it exists and holds a model folder (it is replaced once the new folder
+    /// is written; a folder that holds no config.json is never replaced).
+    #[arg(long)]
+    overwrite: bool,
     /// The model folder (or a Hugging Face Hub id) to convert.
     model: PathBuf,
-    /// The folder to write: a new one, an empty one or a model folder to replace; never MODEL
+    /// The folder to write: a new or empty one (a model folder with --overwrite); never MODEL
     /// or a folder inside it.
     out: PathBuf,
 }
@@ -29,7 +33,7 @@ pub struct ConvertArgs {
 pub fn run(args: ConvertArgs) -> Result<()> {
     let hub = HubOptions { revision: args.revision.clone(), ..HubOptions::default() };
     let dir = iftcl::hub::resolve(&args.model, &hub)?;
-    let done = iftcl::convert::convert(&dir, &args.out, args.dtype)?;
+    let done = iftcl::convert::convert(&dir, &args.out, args.dtype, args.overwrite)?;
     let mb = |b: u64| b as f64 / 1e6;
     let mut out = crate::stdout::stdout();
     outln!(
