@@ -36,11 +36,12 @@ test("the page keeps painting while 1,000 sentences embed in the worker", { time
   const inPage = await figures(browser, "this build, encoder on the page's thread", site.port, "device=cpu&thread=page", SENTENCES);
   // A thread that runs the encoder paints once the call is over, a free one every frame
   // (about 60 a second). With the encoder in the worker no task on the page's thread reaches
-  // 50 ms (the Long Tasks API's threshold, the README's claim); the same probe sees the blocked
-  // thread when the encoder runs on it. (Frame gaps are printed, not asserted: on a loaded
-  // 2-core machine the compositor's own scheduling moves them.)
+  // 50 ms (the Long Tasks API's threshold, the README's claim) and no two recorded frames are
+  // 50 ms or more apart (measured here under load: at most 17 ms); the same probe sees the
+  // blocked thread when the encoder runs on it.
   assert.ok(worker.frames_painted >= 10, `only ${worker.frames_painted} frames painted in ${worker.embed_s} s while the worker embedded`);
   assert.equal(worker.longest_main_thread_task_ms, 0, `a task of ${worker.longest_main_thread_task_ms} ms ran on the page's thread while the worker embedded`);
+  assert.ok(worker.longest_frame_gap_ms < 50, `the page went ${worker.longest_frame_gap_ms} ms without a frame while the worker embedded`);
   assert.ok(inPage.frames_painted < worker.frames_painted, `the frame probe saw ${inPage.frames_painted} frames with the encoder on the page's thread, ${worker.frames_painted} with it in a worker`);
   assert.ok(inPage.longest_main_thread_task_ms >= 50 && inPage.longest_frame_gap_ms >= 50, `the probe saw no long task (${inPage.longest_main_thread_task_ms} ms) or frame gap (${inPage.longest_frame_gap_ms} ms) with the encoder on the page's thread`);
 });
