@@ -122,6 +122,8 @@ pub(crate) async fn model_files(files: &JsValue) -> Result<(ModelFiles, FileInpu
         pooling: next().bytes().await?,
         sentence_bert_config: next().bytes().await?,
         st_config: next().bytes().await?,
+        // A modules.json that lists Dense or LayerNorm modules is refused, naming their files.
+        module_files: Vec::new(),
         companions: Vec::new(),
     };
     let files = ModelFiles::from_raw(raw, Path::new("<browser>")).map_err(|e| js_err("Encoder.load", e))?;

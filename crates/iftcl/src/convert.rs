@@ -161,7 +161,7 @@ mod tests {
         std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
         std::fs::write(model.join("config.json"), b"{}").unwrap();
         let refused = |out: PathBuf, says: &str| {
-            let e = check_output(&model, &out).unwrap_err().to_string();
+            let e = check_output(&model, &out, true).unwrap_err().to_string();
             assert!(e.contains(says) && e.contains("choose another output folder"), "{}: {e}", out.display());
         };
         refused(model.clone(), "it is the model folder");
@@ -172,8 +172,14 @@ mod tests {
         std::fs::create_dir_all(root.join("notes")).unwrap();
         std::fs::write(root.join("notes/todo.txt"), b"keep me").unwrap();
         refused(root.join("notes"), "holds no model");
-        check_output(&model, &root.join("m-f16")).expect("a new sibling folder");
-        check_output(&model, &root.join("m-f16/../m2")).expect("a path through a missing folder");
+        check_output(&model, &root.join("m-f16"), false).expect("a new sibling folder");
+        check_output(&model, &root.join("m-f16/../m2"), false).expect("a path through a missing folder");
+        // A model folder that exists is replaced only when asked.
+        std::fs::create_dir_all(root.join("m-int8")).unwrap();
+        std::fs::write(root.join("m-int8/config.json"), b"{}").unwrap();
+        let e = check_output(&model, &root.join("m-int8"), false).unwrap_err().to_string();
+        assert!(e.contains("--overwrite replaces it"), "{e}");
+        check_output(&model, &root.join("m-int8"), true).expect("a model folder, with overwrite");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -17,7 +17,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::hf_config::{BertConfig, HiddenAct, PoolingMode};
+use crate::hf_config::{HiddenAct, PoolingMode};
 use crate::error::{Error, Result};
 use crate::model::activation::activation;
 use crate::model::bert::{BertModel, tiny_config};

@@ -161,8 +161,8 @@ mod tests {
         let encoder = tiny_encoder();
         let config = TrainConfig { queue_size: Some(queue.stamps.len()), ..TrainConfig::default() };
         let optimizer = crate::train::FineTuner::new(&encoder, config.clone()).unwrap();
-        let state = TrainerState { step: 2, total_steps: 4, best_dev: None, queue_stamps: queue.stamps.clone(), queue_head: queue.head };
-        Checkpoint { model: encoder.folder_contents(), optimizer: Some(optimizer.optimizer()), state: &state, queue, config: &config }.save(dir).unwrap();
+        let state = TrainerState { step: 2, total_steps: 4, best_dev: None, queue_stamps: queue.stamps.clone(), queue_head: queue.head, corpus: None };
+        Checkpoint { model: encoder.folder_contents(), optimizer: Some(optimizer.optimizer()), state: &state, queue, config: &config }.save(dir, &crate::atomic::NoJournal).unwrap();
     }
 
     #[test]
