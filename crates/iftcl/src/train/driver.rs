@@ -263,6 +263,48 @@ pub(crate) mod fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixtures::{sentences, tiny_encoder};
+    use crate::train::hippocampus::QueueState;
+    use crate::train::TrainConfig;
+
+    fn settings() -> TrainConfig {
+        TrainConfig { batch_size: 4, lr: 1e-3, seed: 5, max_len: 16, queue_size: Some(16), queue_max_age: 4, ..TrainConfig::default() }
+    }
+
+    /// Runs steps `from..to` of a cycle over `texts`, returning each step's loss and queue use.
+    fn run(tuner: &mut FineTuner, texts: &[String], from: u64, to: u64) -> Vec<(f64, usize)> {
+        let batches = Batches::Cycle { sentences: texts, batch: 4 };
+        (from..to)
+            .map(|s| {
+                let out = tuner.step(&batches.texts(s).unwrap(), 1e-3).unwrap();
+                (pollster::block_on(read_losses(&out)).unwrap().total, out.queue_used)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restored_tuner_continues_exactly_on_repeating_sentences() {
+        // Four sentences in batches of four: every queue entry is of a sentence of the batch,
+        // so none is a negative, and only the sentence keys say so.
+        let (encoder, texts) = (tiny_encoder(), sentences(4));
+        let mut full = FineTuner::new(&encoder, settings()).unwrap();
+        let reference = run(&mut full, &texts, 0, 6);
+        assert!(reference.iter().all(|&(l, used)| l.is_finite() && used == 0), "{reference:?}");
+
+        let mut first = FineTuner::new(&encoder, settings()).unwrap();
+        assert_eq!(run(&mut first, &texts, 0, 3), reference[..3]);
+        let (optimizer, queue) = (first.optimizer().into_bytes().unwrap(), first.queue_state().unwrap());
+        assert_eq!(queue.keys.iter().filter(|&&k| k != crate::train::hippocampus::UNKNOWN_KEY).count(), 16, "the full ring holds keys");
+        let mut resumed = FineTuner::new(&first.encoder(), settings()).unwrap().restore(3, optimizer.clone(), &queue).unwrap();
+        assert_eq!(run(&mut resumed, &texts, 3, 6), reference[3..], "restored with its keys: the same losses");
+
+        // Without the keys (a checkpoint written before they were kept) the same entries count
+        // as negatives of their own sentences, and the run is another one.
+        let unkeyed = QueueState { keys: vec![crate::train::hippocampus::UNKNOWN_KEY; queue.keys.len()], ..queue };
+        let mut other = FineTuner::new(&first.encoder(), settings()).unwrap().restore(3, optimizer, &unkeyed).unwrap();
+        let steps = run(&mut other, &texts, 3, 4);
+        assert!(steps[0].1 > 0 && steps[0].0 > reference[3].0, "{steps:?} vs {:?}", reference[3]);
+    }
 
     #[test]
     fn schedules() {
