@@ -21,7 +21,7 @@ pub struct LoadPhases {
     /// model.safetensors into the device's tensors ([`PreparedEncoder::load`]).
     pub weights_ms: f64,
     /// The weights' fingerprint, which the Tauri plugin's `loadModel` computes to match its
-    /// semantic index to the model ([`crate::index::model_fingerprint`]).
+    /// semantic index to the model ([`crate::SentenceEncoder::fingerprint`]).
     pub fingerprint_ms: f64,
     /// [`crate::SentenceEncoder::warm_up`]: the tokenizer's special tokens through the model.
     pub warm_up_ms: f64,
