@@ -6,7 +6,8 @@
 //! about 2 in 10 steps on the 5 notes) and the model is pushed away from its own sentences.
 //!
 //! Each run must end with a lower loss than it started with (the mean of the last 3 steps
-//! below the first step's) and leave all-MiniLM-L6-v2's STS-B dev Spearman within 0.5 of the
+//! below the first step's), unless every step's loss is under 1e-3 (only dropout's noise moves
+//! it there), and leave all-MiniLM-L6-v2's STS-B dev Spearman within 0.5 of the
 //! start's 86.72 (the PyTorch figure, which tests/sts_figures.rs checks the untuned model
 //! reproduces within 0.1).
 
@@ -45,7 +46,11 @@ fn check(name: &str, encoder: &SentenceEncoder, sentences: &[String], dev: &eval
         losses.iter().map(|l| format!("{l:.6}")).collect::<Vec<_>>(),
         t.elapsed().as_secs_f64()
     );
-    assert!(last < losses[0], "{name}: the loss went up: first {:.6}, mean of the last 3 {last:.6} ({losses:?})", losses[0]);
+    // The loss goes down, or it is already where only dropout's noise moves it: with no false
+    // negative in the queue a handful of distinct sentences is easy to tell apart, and the loss
+    // starts near 1e-4; one false negative (the bug) puts a step's loss near ln 2 and climbing.
+    let settled = losses.iter().all(|l| *l < 1e-3);
+    assert!(last < losses[0] || settled, "{name}: the loss went up: first {:.6}, mean of the last 3 {last:.6} ({losses:?})", losses[0]);
     assert!((spearman - START_DEV).abs() <= 0.5, "{name}: STS-B dev {spearman:.2} after tuning, {START_DEV} before");
 }
 

@@ -55,7 +55,7 @@ fn main() -> iftcl::Result<()> {
     let options = TuneOptions { steps: 3, batch_size: 3, ..TuneOptions::default() };
     let cancel = AtomicBool::new(false);
     let start = Instant::now();
-    let tuned = tune(&encoder, &sentences, &options, &cancel, |p| println!("step {}/{}: loss {:.4}", p.step, p.steps, p.loss))?;
+    let tuned = tune(&encoder, &sentences, &options, &cancel, |p| println!("step {}/{}: loss {:.3e}", p.step, p.steps, p.loss))?;
     println!("{} steps in {:.2} s", tuned.losses.len(), start.elapsed().as_secs_f64());
 
     // 5. The tuned model saved as a sentence-transformers folder, then loaded again.

@@ -116,22 +116,26 @@ macro_rules! set {
 }
 
 impl TrainArgs {
-    /// The resolved config: the defaults (or, with --resume, the checkpoint's config), then the
-    /// TOML file, then the flags.
+    /// The resolved config: the defaults (with $IFTCL_MODEL as the start model) or, with
+    /// --resume, the checkpoint's config; then the TOML file; then the flags.
     pub fn resolve(&self) -> Result<TrainConfig> {
         let mut c = match &self.resume {
             Some(dir) => iftcl::train::checkpoint::read_config(dir)?,
-            None => TrainConfig::default(),
+            None => {
+                // $IFTCL_MODEL names the start model of a new run unless the TOML file or
+                // --model names one; a resumed run has its own.
+                let mut c = TrainConfig::default();
+                if let Some(m) = std::env::var_os("IFTCL_MODEL") {
+                    c.model = m.into();
+                }
+                c
+            }
         };
         if let Some(p) = &self.config {
             c = c.with_toml_file(p)?;
         }
         set!(c, self, model, corpus, out, device, twins_weight, margin_scale, temperature, queue_max_age, batch_size,
              max_len, lr, weight_decay, warmup_ratio, epochs, seed);
-        // $IFTCL_MODEL names the start model of a new run; a resumed run has its own.
-        if let (None, None, Some(m)) = (&self.model, &self.resume, std::env::var_os("IFTCL_MODEL")) {
-            c.model = m.into();
-        }
         // A Hub id (org/name) is fetched into the Hugging Face cache; the run records the folder.
         if self.resume.is_none() {
             c.model = iftcl::hub::resolve(&c.model, &iftcl::hub::HubOptions::default())?;
