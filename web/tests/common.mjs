@@ -116,13 +116,17 @@ export function nativeCpuChecks() {
 }
 
 /// checkDevice()'s cases against the native CPU's (nativeCpuChecks): the same cases in the same
-/// order, each reference gradient of the same size (`scale`, max |CPU gradient|, within
-/// `maxScaleRel` relative: the wasm and native CPU builds differ only in float rounding), and
+/// order, each op case's reference gradient of the same size (`scale`, max |CPU gradient|,
+/// within `maxScaleRel` relative: the wasm and native CPU builds differ only in float rounding), and
 /// every case passed. Returns the number of cases whose device gradients differ from the CPU's
 /// at all (maxAbsErr > 0).
 export function assertChecksMatchNative(what, checks, native, maxScaleRel) {
   assert.deepEqual(checks.map((c) => c.name), native.map((c) => c.name), `${what}: the cases of iftcl check-device`);
+  // The op cases' inputs come from a seeded generator, the same on every platform, so their
+  // CPU gradients must match the native build's; the tiny encoder's weights are initialised at
+  // random in each process, so its cases are matched by name only.
   checks.forEach((c, i) => {
+    if (c.name.startsWith("tiny encoder: ")) return;
     const rel = Math.abs(c.scale - native[i].scale) / native[i].scale;
     assert.ok(rel <= maxScaleRel, `${what}: ${c.name}: CPU gradient scale ${c.scale} vs native ${native[i].scale} (relative ${rel.toExponential(2)})`);
   });

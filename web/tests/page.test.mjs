@@ -90,9 +90,10 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
       const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0)); // NaN fails the check below
       assert.ok(Math.abs(norm - 1) < 1e-4, `${label}: sentence ${i} has norm ${norm}`);
     });
-    // The golden ones within the native bounds of their device (tests/golden.rs: 1e-5 on the
-    // CPU, 1e-4 on a GPU; measured: printed).
-    const bound = requireWebGpu ? 1e-4 : 1e-5;
+    // The golden ones against PyTorch's f32 vectors. The demo serves the model in f16, which
+    // moves them by about 9e-4 (relative L2, measured: printed) on both paths. The f32 parity
+    // at 1e-5 is api.test.mjs's (the same wasm build, under Node).
+    const bound = 2e-3;
     assertParity(`${label}: golden sentences in a batch of ${sentences.length} vs PyTorch`, vectors.slice(0, 4), golden.embeddings.slice(0, 4), bound, bound);
 
     if (bufferLimitCheck) {
