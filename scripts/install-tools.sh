@@ -11,7 +11,10 @@
 # works here (docs/development.md#tools), so they are compiled once per machine. wasm-bindgen-cli
 # goes without its default `rustls-tls` feature: TLS serves only wasm-bindgen-test-runner's
 # downloads, which this project does not use, and leaving it out saves compiling ring and rustls.
+# Both compile at opt-level 1 (Cargo's release profile is 3): they run for seconds per test run,
+# and level 1 compiles in less CPU time (figures in docs/development.md#tools).
 set -euo pipefail
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
 cd "$(dirname "$0")/.."
 tools="${IFTCL_TOOLS:-$HOME/.cache/iftcl-tools}"
 

@@ -20,19 +20,11 @@ device="${IFTCL_DEVICE:-auto}"
 [ -d "$data/sts" ] || { echo "error: no STS data in $data/sts (set IFTCL_DATA_DIR to a folder with sts/ in SentEval's layout and corpus/)" >&2; exit 1; }
 [ -f "$data/corpus/senteval-sentences.txt" ] || { echo "error: no corpus at $data/corpus/senteval-sentences.txt" >&2; exit 1; }
 
-# System packages, where the machine lets this script install them (root, apt): the Vulkan
-# loader and Mesa's drivers, so that wgpu sees a GPU (or lavapipe); WebKitGTK's development
-# files and Node, so that the build below is exactly scripts/test.sh's (next comment).
-if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  need=()
-  for pkg in libvulkan1 mesa-vulkan-drivers pkg-config libwebkit2gtk-4.1-dev; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-  done
-  command -v npm >/dev/null || need+=(nodejs npm)
-  if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq "${need[@]}" || true
-  fi
-fi
+# System packages (scripts/system-packages.sh says what needs each), installed through apt where
+# this runs as root: the Vulkan loader and Mesa's drivers, so that wgpu sees a GPU (or lavapipe);
+# WebKitGTK's development files and Node, so that the build below is exactly scripts/test.sh's
+# (next comment). Elsewhere it lists what is missing, and the build goes on without them.
+./scripts/system-packages.sh run || true
 
 ./scripts/fetch-model.sh
 # scripts/test.sh's build: the whole workspace, every target, so that test.sh after this

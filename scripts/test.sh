@@ -27,6 +27,10 @@ phase() {
   echo "phase $name: $(( $(date +%s) - t )) s"
 }
 
+# Every system package a test needs (Vulkan/lavapipe, WebKitGTK, Chromium, WebKitWebDriver, Xvfb,
+# Node), installed through apt when root; otherwise the missing ones are listed and the run
+# stops here, not after the Rust tests.
+phase system-packages ./scripts/system-packages.sh test
 ./scripts/fetch-model.sh
 export IFTCL_MODEL="$(pwd)/models/all-MiniLM-L6-v2"
 
@@ -37,37 +41,42 @@ phase tauri-ui ./scripts/build-tauri-ui.sh
 python3 scripts/dev/import-cycles.py crates/iftcl/src
 phase build cargo build --release --workspace --all-targets
 
-# The browser bundle (web/pkg, in its own build folder, wasm-bindgen-cli installed once per
-# machine) builds in the background while the Rust tests run: most of them keep one core busy
-# (a test at a time, many waiting on a child `iftcl` process), so the second core compiles.
-# Its output is shown once it is done.
-wasm_log=$(mktemp)
-( phase wasm-build ./scripts/build-wasm.sh ) >"$wasm_log" 2>&1 &
-wasm_job=$!
+# Three jobs that need no test's result run in the background while the Rust tests run, one
+# after another: the browser bundle (web/pkg, in its own build folder,
+# wasm-bindgen-cli compiled once per machine), tauri-driver for the app's end-to-end test
+# (compiled once per machine into $IFTCL_TOOLS), and the API reference (`cargo doc`, README
+# "From Rust", which must build without a warning). Their output is shown once the tests are
+# done, and a failure stops the run there.
+background_log=$(mktemp)
+(
+  set -e
+  phase wasm-build ./scripts/build-wasm.sh
+  phase tauri-driver bash -c './scripts/install-tools.sh tauri-driver >/dev/null'
+  phase doc env RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps --quiet
+) >"$background_log" 2>&1 &
+background_job=$!
 
 # The Rust tests: the crates' unit tests, the Tauri plugin's IPC tests and tests/ (one binary,
-# tests/main.rs). The model-heavy ones run one at a time to keep memory and timing sane.
-phase rust-tests cargo test --release --workspace -- --test-threads=1
-# The API reference (`cargo doc`, README "From Rust") builds without a warning.
-phase doc env RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
+# tests/main.rs), in two streams at once (the wgpu tests and the others), each a test at a time
+# to keep memory and timing sane; each test's time is printed, the slowest listed at the end
+# (scripts/rust-tests.sh says how). Then the doc tests.
+phase rust-tests ./scripts/rust-tests.sh
+phase doc-tests cargo test --release --workspace --doc
 # The library example for Rust apps (load, embed, similarity, index, a few fine-tune steps, save).
 phase quickstart "$CARGO_TARGET_DIR/release/examples/quickstart" --device cpu "$IFTCL_MODEL" "$(mktemp -d)/tuned"
 
-wasm_status=0
-wait "$wasm_job" || wasm_status=$?
-cat "$wasm_log"
-[ "$wasm_status" = 0 ] || { echo "error: scripts/build-wasm.sh failed (exit $wasm_status)" >&2; exit "$wasm_status"; }
+background_status=0
+wait "$background_job" || background_status=$?
+cat "$background_log"
+[ "$background_status" = 0 ] || { echo "error: a background job (wasm build, tauri-driver, cargo doc) failed (exit $background_status)" >&2; exit "$background_status"; }
 
 # The browser side's tests: the API under Node, the demo page in headless Chromium (web/tests/;
 # screenshots in web/test-results/).
 phase web-tests bash -c 'cd web && npm ci --no-audit --no-fund --silent && npm test'
 
 # The Tauri example app end to end in a real WebKitGTK window, under Xvfb, driven through
-# tauri-driver (compiled once per machine into $IFTCL_TOOLS) and WebKitWebDriver (Debian's
-# webkit2gtk-driver).
-t=$(date +%s)
+# tauri-driver (installed above) and WebKitWebDriver (Debian's webkit2gtk-driver).
 export TAURI_DRIVER="$(./scripts/install-tools.sh tauri-driver)"
-echo "phase tauri-driver: $(( $(date +%s) - t )) s"
 phase tauri-e2e bash -c 'cd examples/tauri-notes && npm test'
 
 echo "test.sh finished in $(( $(date +%s) - started )) s"
