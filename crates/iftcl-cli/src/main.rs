@@ -57,7 +57,7 @@ enum Command {
 }
 
 fn main() {
-    alloc::keep_allocator_pages();
+    alloc::configure_allocator();
     let cli = Cli::parse();
     signals::install();
     // `train --quiet` prints the summary and nothing else: warnings and errors only.
