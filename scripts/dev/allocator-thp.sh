@@ -3,12 +3,18 @@
 # command runs ROUNDS times with MIMALLOC_ALLOW_THP=1 and =0 alternately, in fresh processes,
 # and prints wall, user and system seconds per run, then the medians.
 #
-#   scripts/dev/allocator-thp.sh [ROUNDS]      (default 3; the release build must exist)
+#   scripts/dev/allocator-thp.sh [ROUNDS] [COMMAND...]   (default 3 rounds of embed eval train)
+#
+# The order alternates too (odd rounds with huge pages first, even rounds without first), so a
+# machine that gets busier during the run does not favour one setting. The release build must
+# exist.
 #
 # Environment as scripts/test.sh: CARGO_TARGET_DIR, IFTCL_DATA_DIR, IFTCL_MODEL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
+shift || true
+[ $# -gt 0 ] && names=("$@") || names=(embed eval train)
 bin="${CARGO_TARGET_DIR:-$HOME/.cache/iftcl-target}/release/iftcl"
 data="${IFTCL_DATA_DIR:-../shared/data}"
 export IFTCL_MODEL="${IFTCL_MODEL:-$(pwd)/models/all-MiniLM-L6-v2}"
@@ -24,9 +30,10 @@ declare -A cmds=(
 )
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-4s %5s %8s %8s %8s %9s\n' command thp round wall_s user_s sys_s maxrss_MB
-for name in embed eval train; do
+for name in "${names[@]}"; do
   for r in $(seq "$rounds"); do
-    for thp in 1 0; do
+    order="1 0"; [ $((r % 2)) -eq 0 ] && order="0 1"
+    for thp in $order; do
       /usr/bin/time -f "%e %U %S %M" -o "$work/time" env MIMALLOC_ALLOW_THP=$thp ${cmds[$name]} > "$work/stdout" 2> "$work/stderr" \
         || { cat "$work/stderr" >&2; exit 1; }
       read -r wall user sys rss < "$work/time"
