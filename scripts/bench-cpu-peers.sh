@@ -66,7 +66,7 @@ for r in $(seq "$rounds"); do
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$py" scripts/peers/cpu_embed.py score "$work/dev.txt" "$dev" "$work/torch.npy" \
+"$py" scripts/peers/cpu_embed.py score "$dev" "$work/torch.npy" \
   "$work/iftcl.jsonl" "$work/torch.npy" "$work/ort-fp32.npy" "$work/ort-int8.npy" > "$work/quality"
 "$py" - "$work/all" "$work/quality" <<'EOF'
 import json, statistics, sys

@@ -3,7 +3,7 @@
 
     cpu_embed.py export MODEL_DIR OUT_DIR          model.onnx (fp32, BERT-fused) and model-int8.onnx
     cpu_embed.py embed CONTENDER SENTENCES OUT.npy  CONTENDER: torch | ort-fp32 | ort-int8
-    cpu_embed.py score SENTENCES STS_DEV_CSV REF.npy VECTORS...
+    cpu_embed.py score STS_DEV_CSV REF.npy VECTORS...
 
 `embed` reads one sentence per line, embeds them in batches of 64 (sorted by length, as
 sentence-transformers does), mean-pools and L2-normalises as all-MiniLM-L6-v2's modules say,
@@ -111,7 +111,6 @@ def embed(contender, sentences_path, out_path):
         tok.enable_padding()
         ready = time.perf_counter()
         order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
-        vectors = np.zeros((len(sentences), 0), dtype=np.float32)
         parts = []
         for s in range(0, len(order), BATCH):
             idx = order[s:s + BATCH]
@@ -138,7 +137,7 @@ def load_vectors(path):
         return np.array([json.loads(line) for line in f], dtype=np.float32)
 
 
-def score(sentences_path, csv_path, ref_path, paths):
+def score(csv_path, ref_path, paths):
     import numpy as np
 
     gold = []
@@ -177,7 +176,7 @@ if __name__ == "__main__":
         export(sys.argv[2], sys.argv[3])
     elif cmd == "embed" and len(sys.argv) == 5 and sys.argv[2] in ("torch", "ort-fp32", "ort-int8"):
         embed(sys.argv[2], sys.argv[3], sys.argv[4])
-    elif cmd == "score" and len(sys.argv) >= 6:
-        score(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    elif cmd == "score" and len(sys.argv) >= 5:
+        score(sys.argv[2], sys.argv[3], sys.argv[4:])
     else:
         sys.exit(__doc__)
