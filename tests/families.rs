@@ -11,8 +11,6 @@
 //! positions counted from 0 give 0.979. Then each family trains a
 //! few steps (the IFTCL loss, the queue), writes a checkpoint and loads again.
 
-use std::path::PathBuf;
-
 use crate::common::*;
 use iftcl::SentenceEncoder;
 use iftcl::device::{self, DeviceSpec};
@@ -20,12 +18,6 @@ use iftcl::device::{self, DeviceSpec};
 const FAMILIES: [&str; 4] = ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"];
 
 /// `IFTCL_GOLDEN_TINY` (default `../shared/golden/tiny`).
-fn tiny_dir() -> PathBuf {
-    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/golden/tiny"));
-    assert!(p.is_dir(), "the tiny golden models not found at {} (IFTCL_GOLDEN_TINY)", p.display());
-    p
-}
-
 fn reference(family: &str) -> serde_json::Value {
     let p = tiny_dir().join(format!("{family}.json"));
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()

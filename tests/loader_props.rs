@@ -18,6 +18,8 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, RngSeed, TestCaseError};
 use serde_json::{Value, json};
 
+use crate::common::tiny_dir;
+
 const FAMILIES: [&str; 4] = ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"];
 
 /// The keys of config.json a refusal may name (besides a tensor).
@@ -32,12 +34,6 @@ fn config(cases: u32) -> Config {
 }
 
 /// The tiny fixtures (`IFTCL_GOLDEN_TINY`, default `../shared/golden/tiny`).
-fn tiny_dir() -> PathBuf {
-    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| crate::common::root().join("../shared/golden/tiny"));
-    assert!(p.is_dir(), "the tiny golden models not found at {} (IFTCL_GOLDEN_TINY)", p.display());
-    p
-}
-
 /// The files of each fixture, read once, with prompts added (the fixtures have none).
 fn bases() -> &'static [RawModelFiles] {
     static BASES: OnceLock<Vec<RawModelFiles>> = OnceLock::new();

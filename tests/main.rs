@@ -11,6 +11,7 @@ mod families;
 mod fused_loss;
 mod golden;
 mod hub;
+mod kernel_counts;
 mod loader_props;
 mod precision;
 mod quickstart;

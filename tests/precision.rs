@@ -4,7 +4,7 @@
 //! The tiny fixtures of every family (`IFTCL_GOLDEN_TINY`) keep it cheap; all-MiniLM-L6-v2 goes
 //! through the CLI once, in f16, the browser's default download.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::*;
 use iftcl::convert::convert;
@@ -12,12 +12,6 @@ use iftcl::{Precision, SentenceEncoder};
 use iftcl::burn::tensor::Device;
 
 const FAMILIES: [&str; 4] = ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"];
-
-fn tiny_dir() -> PathBuf {
-    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/golden/tiny"));
-    assert!(p.is_dir(), "the tiny golden models not found at {} (IFTCL_GOLDEN_TINY)", p.display());
-    p
-}
 
 /// The worst cosine to f32 each precision must reach.
 fn bound(p: Precision) -> f64 {

@@ -134,6 +134,22 @@ def correctness_lines(report):
     return out
 
 
+def kernel_lines(report):
+    """Kernel launches per training step and per embedding batch (`bench kernels`), beside
+    PyTorch's (CUDA kernels on a GPU, aten operators on the CPU)."""
+    k = report.get("kernels") or {}
+    ours, torch = k.get("iftcl") or {}, k.get("torch") or {}
+    if not ours.get("steps"):
+        return [f"- kernel counts: {ours.get('status', 'not run')}"]
+    total = lambda c: sum((c or {}).get("launches", {}).values()) if c else None
+    step, emb = ours.get("steady_step"), ours.get("steady_embed")
+    t_step, t_emb = torch.get("train_step") or {}, torch.get("embed_batch") or {}
+    theirs = lambda c: c.get("cuda_kernels", f"{c.get('dispatched', '—')}–{c.get('leaf', '—')} aten ops") if c else "—"
+    return [f"- kernels per training step (batch {ours.get('batch_size')}, length {ours.get('max_len')}): iftcl {fmt(total(step), 0)} "
+            f"(host reads {(step or {}).get('host_reads', '—')}), PyTorch {theirs(t_step)} (host syncs {t_step.get('host_syncs', '—')}); "
+            f"per embedding batch: iftcl {fmt(total(emb), 0)}, PyTorch {theirs(t_emb)}"]
+
+
 def markdown(report):
     m = report["meta"]
     t = report.get("torch") or {}
@@ -144,7 +160,7 @@ def markdown(report):
              f"{m['host']}; {m['cpus']} CPU cores; {m.get('nvidia_smi') or 'no nvidia-smi'}; {m.get('iftcl', 'iftcl —')}; autotune {m.get('autotune')}",
              f"report {m['wall_s']:.0f} s of {m['budget_s']} s budget; sizes: {m['sizes_line']}",
              f"{torch_line}", ""]
-    lines += correctness_lines(report) + [""] + speed_table(report) + [""] + sts_table(report)
+    lines += correctness_lines(report) + kernel_lines(report) + [""] + speed_table(report) + [""] + sts_table(report)
     # nvidia-smi is information only (the header line says what it gave).
     failed = [s for s in report.get("steps", []) if s["status"] != "ok" and s["name"] != "nvidia-smi"]
     if failed:

@@ -30,13 +30,13 @@ SIZES = {
     "full": {"budget_s": 420, "embed_batches": [64, 256], "embed_runs": 3, "train_batches": [64, 256], "bert_batches": [64, 256],
              "train_warmup": 3, "train_steps": 10, "max_len": 32, "loss_k": [0, 256, 4096], "loss_d": [384, 768], "loss_warmup": 3,
              "loss_runs": 20, "sts_lines": None, "golden_batch": 64, "cap_check": 180, "cap_golden": 90, "cap_embed": 120, "cap_loss": 150, "cap_train": 150,
-             "cap_torch": 240, "cap_sts": 150},
+             "cap_torch": 240, "cap_sts": 150, "kernels_batch": 64, "cap_kernels": 120},
     # A software GPU runs at a few GFLOP/s on 2 shared cores: generous caps, tiny work (the
     # golden set's one 256-token sentence pads only its own batch of 4).
     "smoke": {"budget_s": 5400, "embed_batches": [8, 16], "embed_runs": 1, "train_batches": [4], "bert_batches": [2],
               "train_warmup": 0, "train_steps": 1, "max_len": 32, "loss_k": [0, 256], "loss_d": [384], "loss_warmup": 1,
               "loss_runs": 2, "sts_lines": 6, "golden_batch": 4, "cap_check": 900, "cap_golden": 900, "cap_embed": 900, "cap_loss": 900,
-              "cap_train": 900, "cap_torch": 900, "cap_sts": 900},
+              "cap_train": 900, "cap_torch": 900, "cap_sts": 900, "kernels_batch": 4, "cap_kernels": 900},
 }
 BERT_BASE = os.path.join(HERE, "bert-base-config.json")
 
@@ -195,6 +195,7 @@ def main():
             rep["sts"][side] = load_json(j)
 
     rep["torch"] = torch_reference(r, s, a, work, sts, corpus)
+    rep["kernels"] = kernel_counts(r, s, a, ift, dev, work, corpus)
 
     for b in s["train_batches"][1:]:
         train("all-MiniLM-L6-v2", b, [])
@@ -213,6 +214,25 @@ def main():
     bad = [x["name"] for x in r.steps if x["status"] != "ok" and x["name"] != "nvidia-smi"]
     if bad:
         sys.exit(f"error: {len(bad)} steps did not finish: {', '.join(bad)} (the report holds what the others measured)")
+
+
+def kernel_counts(r, s, a, ift, dev, work, corpus):
+    """Kernel launches and host reads per training step and embedding batch: `iftcl bench
+    kernels` on the GPU, and PyTorch's CUDA kernels for the same step (torch_kernels.py)."""
+    out = {}
+    j = os.path.join(work, "kernels.json")
+    st = r.run("bench kernels", [ift, "bench", "kernels", "--model", a.model, "--device", dev, "--batch-size", s["kernels_batch"],
+                                 "--max-len", s["max_len"], "--corpus", corpus, "--json", j], s["cap_kernels"])
+    out["iftcl"] = load_json(j) if st["status"] == "ok" else {"status": st["status"]}
+    py = os.environ.get("REPORT_PYTHON", "python3")
+    probe = subprocess.run([py, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True)
+    if probe.returncode == 0:
+        tj = os.path.join(work, "torch-kernels.json")
+        device = "cuda" if probe.stdout.strip() == "True" else "cpu"
+        st = r.run("PyTorch kernels", [py, os.path.join(HERE, "torch_kernels.py"), "--model", a.model, "--corpus", corpus, "--device", device,
+                                       "--batch-size", s["kernels_batch"], "--max-len", s["max_len"], "--out", tj], s["cap_kernels"])
+        out["torch"] = load_json(tj) if st["status"] == "ok" else {"status": st["status"]}
+    return out
 
 
 def torch_reference(r, s, a, work, sts, corpus):

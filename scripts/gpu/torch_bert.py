@@ -120,6 +120,12 @@ class Tokens:
         self.tok.enable_truncation(max_len)
 
     def batch(self, texts, device):
+        # A named region, so that torch_kernels.py can leave out this host-side work (the rows
+        # are filled on the CPU, then copied to the device once).
+        with torch.profiler.record_function("tokenize"):
+            return self._batch(texts, device)
+
+    def _batch(self, texts, device):
         enc = self.tok.encode_batch(list(texts))
         width = max(len(e.ids) for e in enc)
         ids = torch.zeros(len(enc), width, dtype=torch.long)

@@ -87,19 +87,22 @@ def loss_fn(kind, a, p, f, ratio, queue_rows):
     return nce + LAMBDA * twins
 
 
-def train_case(plan, case, sentences):
+def trainer(plan, case, sentences, foreach=None):
+    """The model and a function that runs training step `i` (batch `i` of `sentences` in order,
+    cycling) and returns its loss tensor, unread: `iftcl bench train`'s step. `foreach`: AdamW's
+    multi-tensor update (None: torch's default, which is foreach on CUDA and a loop over the
+    parameters on the CPU)."""
     dev, n, loss = plan["device"], case["batch_size"], case["loss"]
     torch.manual_seed(0)
     model = load_model(plan["model"], dev, case.get("random_config"))
     model.train()
     tokens = Tokens(plan["model"], case["max_len"])
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, eps=1e-8, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, eps=1e-8, weight_decay=0.0, foreach=foreach)
     queue = Queue(QUEUE, model.embeddings["word_embeddings"].embedding_dim, dev) if loss == "twins" else None
-    rng, times = random.Random(0), []
-    for step in range(case["warmup"] + case["steps"]):
-        sync(dev)
-        t = time.perf_counter()
-        batch = [sentences[(step * n + i) % len(sentences)] for i in range(n)]
+    rng = random.Random(0)
+
+    def step(i):
+        batch = [sentences[(i * n + j) % len(sentences)] for j in range(n)]
         rows = batch + batch
         if loss == "twins":
             aug = [augment(s, rng) for s in batch]
@@ -110,17 +113,29 @@ def train_case(plan, case, sentences):
         a, p = v[:n], v[n : 2 * n]
         if loss == "twins":
             f = v[2 * n :]
-            value = loss_fn(loss, a, p, f, ratio, queue.fresh(step))
+            value = loss_fn(loss, a, p, f, ratio, queue.fresh(i))
         else:
             value = loss_fn(loss, a, p, None, None, None)
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
         if queue is not None:
-            queue.push(torch.cat([p, f]), step)
-        last = value.item()
+            queue.push(torch.cat([p, f]), i)
+        return value
+
+    return model, step
+
+
+def train_case(plan, case, sentences):
+    dev, n = plan["device"], case["batch_size"]
+    model, step = trainer(plan, case, sentences)
+    times = []
+    for i in range(case["warmup"] + case["steps"]):
         sync(dev)
-        if step >= case["warmup"]:
+        t = time.perf_counter()
+        last = step(i).item()
+        sync(dev)
+        if i >= case["warmup"]:
             times.append(time.perf_counter() - t)
     med = statistics.median(times)
     params = sum(p.numel() for p in model.parameters())

@@ -79,6 +79,14 @@ pub fn golden_embeddings(g: &serde_json::Value) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The tiny seeded models of every encoder family (../shared/golden/tiny, or
+/// $IFTCL_GOLDEN_TINY).
+pub fn tiny_dir() -> PathBuf {
+    let p = std::env::var("IFTCL_GOLDEN_TINY").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/golden/tiny"));
+    assert!(p.is_dir(), "the tiny golden models not found at {} (IFTCL_GOLDEN_TINY)", p.display());
+    p
+}
+
 /// The `iftcl` binary of the same build (target/<profile>/iftcl, beside this test's deps/).
 pub fn iftcl_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -186,6 +186,7 @@ const OPS: &[OpCase] = &[
 ];
 
 async fn read(t: Tensor<2>) -> Result<Vec<f32>> {
+    crate::host_reads::note();
     let data = t.into_data_async().await.map_err(|e| Error::Device(format!("reading a gradient back: {e:?}")))?;
     data.try_into_vec_as::<f32>().map_err(|e| Error::Device(format!("reading a gradient back: {e:?}")))
 }

@@ -241,6 +241,7 @@ impl SentenceEncoder {
         let chunks = self.length_sorted_batches(ids);
         let run = |chunk: &[usize], model: &BertModel| -> Result<Vec<f32>> {
             // A CPU-GPU sync point: one read per batch.
+            crate::host_reads::note();
             self.batch_embeddings(ids, chunk, model).try_into_vec_as::<f32>().map_err(Error::execution)
         };
         let workers = if self.parallel_batches() { std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len()) } else { 1 };
@@ -293,6 +294,7 @@ impl SentenceEncoder {
             if done > 0 {
                 between(done, ids.len()).await?;
             }
+            crate::host_reads::note();
             let data = self.batch_embeddings(&ids, chunk, &self.model).into_data_async().await.map_err(Error::execution)?;
             values.push(data.try_into_vec_as::<f32>().map_err(Error::execution)?);
             done += chunk.len();
@@ -350,12 +352,14 @@ impl SentenceEncoder {
     /// The vector computed is not looked at.
     pub fn warm_up(&self) -> Result<()> {
         let ids = self.tokenize(&[""])?;
+        crate::host_reads::note();
         self.batch_embeddings(&ids, &[0], &self.model).try_into_vec_as::<f32>().map(drop).map_err(Error::execution)
     }
 
     /// [`Self::warm_up`] with asynchronous reads.
     pub async fn warm_up_async(&self) -> Result<()> {
         let ids = self.tokenize(&[""])?;
+        crate::host_reads::note();
         let data = self.batch_embeddings(&ids, &[0], &self.model).into_data_async().await.map_err(Error::execution)?;
         data.try_into_vec_as::<f32>().map(drop).map_err(Error::execution)
     }

@@ -25,6 +25,7 @@ impl ModuleVisitor for ParamHasher {
         for d in tensor.dims() {
             self.hash.update((d as u64).to_le_bytes());
         }
+        crate::host_reads::note();
         match tensor.into_data().try_into_vec_as::<f32>() {
             Ok(values) => {
                 for v in values {

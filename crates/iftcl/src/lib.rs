@@ -11,6 +11,7 @@
 //! - [`index`]: a semantic index (documents, embeddings, top-k search) saved atomically.
 //! - [`eval`]: STS benchmarks in SentEval's layout, Spearman × 100; [`similarity`]: cosine.
 //! - [`diagnose`]: gradients on a device checked against the CPU backend.
+//! - [`host_reads`]: device→host reads the library issued (sync points), counted.
 //! - [`bench`](mod@bench): throughput measurements printed by `iftcl bench`.
 //! - [`convert`]: a model folder rewritten with f16, bf16 or int8 weights ([`Precision`]).
 //! - [`atomic`]: files and folders written atomically (temporary name, then rename);
@@ -39,6 +40,7 @@ pub mod error;
 pub mod eval;
 mod fingerprint;
 pub mod hash;
+pub mod host_reads;
 pub mod hf_config;
 #[cfg(not(target_family = "wasm"))]
 pub mod hub;

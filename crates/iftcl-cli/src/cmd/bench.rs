@@ -13,7 +13,7 @@ use crate::args::{ModelArgs, sts_dir};
 use crate::outln;
 
 /// Refuses a `--json` file that is one of the benchmark's inputs (the model folder, the data).
-fn refuse_json_over_inputs(json: Option<&std::path::Path>, inputs: &[(&str, &std::path::Path)]) -> Result<()> {
+pub(crate) fn refuse_json_over_inputs(json: Option<&std::path::Path>, inputs: &[(&str, &std::path::Path)]) -> Result<()> {
     let Some(json) = json else { return Ok(()) };
     let inputs: Vec<Input> = inputs.iter().map(|(flag, p)| Input::new(format!("a file of {flag} {}", p.display()), p)).collect();
     Ok(refuse_input_as_output("--json", json, &inputs)?)
@@ -32,6 +32,9 @@ pub enum BenchCommand {
     /// Loading model folders, phase by phase (read, tokenizer, weights into tensors, the Tauri
     /// plugin's fingerprint, warm-up), to the first embedding. Run 1 of a process is the cold one.
     Load(BenchLoadArgs),
+    /// Kernel launches and host reads per training step and per embedding batch on a wgpu
+    /// device, counted exactly: start-up, the first step, the steady state.
+    Kernels(super::kernels::BenchKernelsArgs),
 }
 
 /// Load time per model folder, by phase.
@@ -149,6 +152,7 @@ pub fn run(what: BenchCommand) -> Result<()> {
         BenchCommand::Train(args) => train(args),
         BenchCommand::Loss(args) => loss(args),
         BenchCommand::Load(args) => load(args),
+        BenchCommand::Kernels(args) => super::kernels::run(args),
     }
 }
 

@@ -6,5 +6,6 @@ pub mod convert;
 pub mod devices;
 pub mod embed;
 pub mod eval;
+pub mod kernels;
 pub mod similarity;
 pub mod train;

@@ -5,8 +5,11 @@
 //! - [`load`]: a model folder's load, phase by phase, to its first embedding.
 //! - [`train`]: sentences per second of training steps.
 //! - [`loss`]: the fused loss kernels against the plain burn-ops loss.
+//! - `kernels` (not in the browser build): kernel launches and host reads per step, counted.
 
 pub mod embed;
+#[cfg(not(target_family = "wasm"))]
+pub mod kernels;
 pub mod load;
 pub mod loss;
 pub mod train;

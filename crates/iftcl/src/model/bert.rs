@@ -12,6 +12,7 @@ use burn::tensor::Device;
 use super::activation::activation_with;
 use super::batch::PaddedBatch;
 use super::dropout::dropout;
+use super::layer_norm::layer_norm;
 use super::op_path::OpPath;
 use super::relative_position::position_bias;
 use super::rows::Rows;
@@ -30,6 +31,9 @@ pub struct BertEmbeddings {
     dropout: Dropout,
     /// Row of the position table of the first token (0, or RoBERTa's padding id + 1).
     position_offset: usize,
+    /// ε of the LayerNorm (burn's LayerNorm keeps its own private).
+    #[module(skip)]
+    norm_eps: f64,
 }
 
 /// One encoder layer: self-attention and a feed-forward block, each with a residual and
@@ -50,6 +54,9 @@ pub struct BertLayer {
     /// The feed-forward activation.
     #[module(skip)]
     act: HiddenAct,
+    /// ε of both LayerNorms.
+    #[module(skip)]
+    norm_eps: f64,
 }
 
 /// The whole encoder: token ids in, one hidden state per token out.
@@ -82,6 +89,7 @@ impl BertModel {
             norm: norm(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             position_offset: config.position_offset(),
+            norm_eps: config.layer_norm_eps,
         };
         let act = config.hidden_act;
         let layers = (0..config.num_hidden_layers)
@@ -98,6 +106,7 @@ impl BertModel {
                 attn_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
                 heads: config.num_attention_heads,
                 act,
+                norm_eps: config.layer_norm_eps,
             })
             .collect();
         let relative_bias = mpnet.then(|| EmbeddingConfig::new(config.relative_attention_num_buckets, config.num_attention_heads).init(device));
@@ -163,7 +172,7 @@ impl BertModel {
         let path = OpPath::for_device(&device);
         let rows = Rows::new(&batch.lengths, len, pack, &device);
         let x = rows.pack(x.reshape([n * len, hidden]));
-        let mut x = dropout(&e.dropout, e.norm.forward(x), path);
+        let mut x = dropout(&e.dropout, layer_norm(&e.norm, e.norm_eps, x, path), path);
         // Additive attention bias: 0 for tokens, a large negative number for padding; for MPNet
         // plus the relative position bias of each head.
         let mut bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([n, 1, 1, len]);
@@ -195,11 +204,11 @@ impl BertLayer {
         let probs = dropout(&self.attn_dropout, softmax(scores, 3), path);
         let ctx = rows.pack(probs.matmul(v).swap_dims(1, 2).reshape([b * l, h]));
         let attn = dropout(&self.hidden_dropout, self.attn_out.forward(ctx), path);
-        let x = self.attn_norm.forward(attn + x);
+        let x = layer_norm(&self.attn_norm, self.norm_eps, attn + x, path);
         let inner = self.ffn_in.forward(x.clone());
         let inner = activation_with(inner, self.act, path);
         let out = dropout(&self.hidden_dropout, self.ffn_out.forward(inner), path);
-        self.ffn_norm.forward(out + x)
+        layer_norm(&self.ffn_norm, self.norm_eps, out + x, path)
     }
 }
 

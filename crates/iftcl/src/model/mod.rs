@@ -3,7 +3,7 @@
 //! - [`bert`]: the transformer of every family ([`BertModel`]; MPNet's attention bias in
 //!   `relative_position`); `rows` and [`op_path`] say which rows and
 //!   which op implementations a device computes; [`activation`], [`gelu`] and [`dropout`] are
-//!   the row-wise parts with CPU-specific paths.
+//!   the row-wise parts with CPU-specific paths; [`layer_norm`] has a GPU-training form.
 //! - [`batch`]: padding token ids and the forward pass from ids to sentence vectors.
 //! - [`pooling`]: token states to one vector per sentence; [`head`]: pooling and
 //!   normalisation as a model folder configures them, with the sentence-transformers modules
@@ -19,6 +19,7 @@ pub mod folder;
 pub mod gelu;
 pub mod head;
 pub mod int8;
+pub mod layer_norm;
 pub mod op_path;
 pub mod pooling;
 pub mod precision;

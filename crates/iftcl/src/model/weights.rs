@@ -370,6 +370,7 @@ impl WeightSink {
     pub(crate) fn to_bytes(self, precision: Precision) -> Result<Vec<u8>> {
         let mut values = Vec::with_capacity(self.pending.len());
         for p in self.pending {
+            crate::host_reads::note();
             let v = p.values.clone().try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {}: {e:?}", p.name)))?;
             values.push(read_back(&p, v));
         }
@@ -380,6 +381,7 @@ impl WeightSink {
     pub(crate) async fn to_bytes_async(self, precision: Precision) -> Result<Vec<u8>> {
         let mut values = Vec::with_capacity(self.pending.len());
         for p in self.pending {
+            crate::host_reads::note();
             let data = p.values.clone().into_data_async().await.map_err(|e| Error::Execution(format!("reading {}: {e:?}", p.name)))?;
             let v = data.try_into_vec_as::<f32>().map_err(|e| Error::Execution(format!("reading {}: {e:?}", p.name)))?;
             values.push(read_back(&p, v));

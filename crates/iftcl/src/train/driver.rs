@@ -202,6 +202,7 @@ pub async fn read_losses(outcome: &StepOutcome) -> Result<StepLosses> {
 
 /// The values of a small tensor, read asynchronously (a CPU-GPU sync point).
 async fn read_values(t: Tensor<1>) -> Result<Vec<f64>> {
+    crate::host_reads::note();
     let data = t.into_data_async().await.map_err(Error::execution)?;
     let v = data.try_into_vec_as::<f32>().map_err(Error::execution)?;
     if v.is_empty() {

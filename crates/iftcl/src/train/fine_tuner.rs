@@ -20,12 +20,15 @@ use crate::hf_config::BertConfig;
 use crate::model::{BertModel, FolderExtras, Head};
 use crate::model::dropout::seed_dropout;
 use crate::model::encode_grouped;
+use crate::model::op_path::OpPath;
 use crate::tokenize::TextTokenizer;
 
-/// Length groups a step's rows are encoded in (see [`encode_grouped`]). With packed rows on the
-/// CPU the groups save only attention work: 1, 2 and 4 groups measured the same within noise
-/// there (`iftcl bench train --device cpu`); GPUs compute every padded row, where grouping
-/// cuts the tokens of a SentEval batch by about a third.
+/// Length groups a step's rows are encoded in on the CPU (see [`encode_grouped`]). With packed
+/// rows the groups save only attention work there: 1, 2 and 4 groups measured the same within
+/// noise (`iftcl bench train --device cpu`). GPUs encode the step in one group: each group is a
+/// whole forward and backward pass of its own, so four groups launch about four times the
+/// kernels (`iftcl bench kernels --any-length`), while the padding one group adds (about a third
+/// more tokens on a SentEval batch) is cheap at these sizes on a GPU.
 const LENGTH_GROUPS: usize = 4;
 
 /// Salt of the dropout stream, so that it differs from the augmentation stream of the same
@@ -78,6 +81,7 @@ pub struct StepLosses {
 
 /// The value of a one-element tensor (a CPU-GPU sync point).
 pub(crate) fn scalar(t: Tensor<1>) -> Result<f64> {
+    crate::host_reads::note();
     let v = t.try_into_vec_as::<f32>().map_err(Error::execution)?;
     v.first().map(|&x| f64::from(x)).ok_or_else(|| Error::Execution("an empty loss tensor".into()))
 }
@@ -212,7 +216,8 @@ impl FineTuner {
         // One pass over [anchors; identical twins; fraternal twins]. Dropout draws a different
         // mask per row, so the two copies of each sentence differ only by dropout noise, as two
         // separate passes would.
-        let emb = encode_grouped(&self.model, &self.head, &batch, &self.device, LENGTH_GROUPS);
+        let groups = if OpPath::for_device(&self.device).packs() { LENGTH_GROUPS } else { 1 };
+        let emb = encode_grouped(&self.model, &self.head, &batch, &self.device, groups);
         let a = emb.clone().slice([0..n]);
         let p = emb.clone().slice([n..2 * n]);
         let f = self.objective.needs_fraternal().then(|| emb.clone().slice([2 * n..3 * n]));

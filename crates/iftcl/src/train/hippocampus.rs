@@ -151,6 +151,7 @@ impl Hippocampus {
         let values = if self.capacity == 0 {
             Vec::new()
         } else {
+            crate::host_reads::note();
             self.buffer.clone().try_into_vec_as::<f32>().map_err(Error::execution)?
         };
         Ok(QueueState {
