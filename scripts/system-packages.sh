@@ -27,6 +27,18 @@ case "$mode" in
   *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 
+# Without dpkg (Fedora, Arch, macOS) nothing here can tell what is installed: say what is
+# needed, by its Debian name, and go on; a missing library then stops the build with its own
+# error.
+if ! command -v dpkg-query >/dev/null; then
+  {
+    echo "note: no dpkg-query here, so the system packages are not checked; these are needed (Debian names):"
+    for entry in "${wanted[@]}"; do echo "  ${entry%%:*}: ${entry#*:}"; done
+  } >&2
+  command -v npm >/dev/null || echo "  nodejs, npm: the Tauri page's build (esbuild, tsc) and the web and app tests" >&2
+  exit 0
+fi
+
 missing=() why=()
 for entry in "${wanted[@]}"; do
   pkg=${entry%%:*}
