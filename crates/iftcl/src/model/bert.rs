@@ -5,7 +5,9 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::Tensor;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Tensor};
 use burn::tensor::activation::softmax;
 use burn::tensor::Device;
 
@@ -179,8 +181,14 @@ impl BertModel {
         if let Some(table) = &self.relative_bias {
             bias = bias + position_bias(table, len, &device);
         }
+        // GPU inference without a relative position bias: burn's fused attention op, whose
+        // padding mask is boolean (true: masked) over [batch, heads, len, len].
+        let padding = (path == OpPath::Burn && self.relative_bias.is_none()).then(|| {
+            let heads = self.layers.first().map_or(1, |l| l.heads);
+            batch.mask.clone().equal_elem(0.0).reshape([n, 1, 1, len]).expand([n, heads, len, len])
+        });
         for layer in &self.layers {
-            x = layer.forward(x, bias.clone(), &rows, path);
+            x = layer.forward(x, bias.clone(), padding.as_ref(), &rows, path);
         }
         rows.unpack(x).reshape([n, len, hidden])
     }
@@ -189,7 +197,7 @@ impl BertModel {
 impl BertLayer {
     /// `x`: the rows `rows` keeps of `[b·l, h]`; `bias`: `[b, 1, 1, l]`, or `[b, heads, l, l]`
     /// with a relative position bias.
-    fn forward(&self, x: Tensor<2>, bias: Tensor<4>, rows: &Rows, path: OpPath) -> Tensor<2> {
+    fn forward(&self, x: Tensor<2>, bias: Tensor<4>, padding: Option<&Tensor<4, Bool>>, rows: &Rows, path: OpPath) -> Tensor<2> {
         let [b, _, _, l] = bias.dims();
         let h = x.dims()[1];
         let dh = h / self.heads;
@@ -200,9 +208,16 @@ impl BertLayer {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt()) + bias;
-        let probs = dropout(&self.attn_dropout, softmax(scores, 3), path);
-        let ctx = rows.pack(probs.matmul(v).swap_dims(1, 2).reshape([b * l, h]));
+        let heads_out = match padding {
+            // softmax(QKᵀ/√dh, padding masked)·V in one op: on the wgpu backend autotune picks a
+            // flash-attention kernel where one runs, else the same separate ops as below.
+            Some(mask) => attention(q, k, v, Some(mask.clone()), None, AttentionModuleOptions::default()),
+            None => {
+                let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt()) + bias;
+                dropout(&self.attn_dropout, softmax(scores, 3), path).matmul(v)
+            }
+        };
+        let ctx = rows.pack(heads_out.swap_dims(1, 2).reshape([b * l, h]));
         let attn = dropout(&self.hidden_dropout, self.attn_out.forward(ctx), path);
         let x = layer_norm(&self.attn_norm, self.norm_eps, attn + x, path);
         let inner = self.ffn_in.forward(x.clone());
