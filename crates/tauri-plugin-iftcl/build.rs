@@ -17,6 +17,10 @@ const COMMANDS: &[&str] = &[
     "fine_tune",
     "cancel_fine_tune",
     "save_model",
+    "reset_index",
+    "keep_tuned_model",
+    "kept_model",
+    "forget_kept_model",
 ];
 
 fn main() {

@@ -7,7 +7,7 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 /** Why a command failed: `kind` says what kind of failure, `message` the library's words
  * (naming the file, field or argument at fault). */
 export interface IftclError {
-  kind: "noModel" | "invalidInput" | "model" | "device" | "io" | "index" | "busy" | "cancelled" | "diverged";
+  kind: "noModel" | "invalidInput" | "model" | "device" | "io" | "exists" | "index" | "busy" | "cancelled" | "diverged";
   message: string;
 }
 
@@ -30,8 +30,30 @@ export interface ModelInfo {
   device: string;
   /** Fine-tuning steps applied since it was loaded. */
   tunedSteps: number;
+  /** Distinct texts the last fine-tune since it was loaded used (0 before one). */
+  tunedOn: number;
   /** SHA-256 of what its embeddings depend on (weights, pooling, prompt). */
   fingerprint: string;
+  /** The languages its model card names (README.md's `language`), e.g. ["en"]; empty when it names none. */
+  languages: string[];
+  /** Set when the folder is a tuned model kept by `keepTunedModel`. */
+  kept: KeptModel | null;
+}
+
+/** A tuned model kept in the app's data folder between runs. */
+export interface KeptModel {
+  /** Its folder. */
+  path: string;
+  /** The folder of the model it was tuned from (the one to reopen on a reset). */
+  base: string;
+  /** Texts its last fine-tune used. */
+  notes: number;
+  /** Tuning steps in its weights since `base`. */
+  steps: number;
+  /** When it was kept, in seconds since 1970 (UTC). */
+  savedAt: number;
+  /** The languages the base model's card names. */
+  languages: string[];
 }
 
 /** The index embedded again because the model changed. */
@@ -46,6 +68,15 @@ export interface LoadResult {
   model: ModelInfo;
   /** Set when the stored index came from another model and was embedded again. */
   index: IndexChange | null;
+  /** Set when the index file is damaged: the model embeds, the index commands refuse until
+   * `resetIndex` (which keeps the damaged file under another name). */
+  indexProblem: string | null;
+}
+
+/** What `resetIndex` did. */
+export interface IndexReset {
+  /** Where the damaged file was moved (null when there was none). */
+  damagedFileKeptAs: string | null;
 }
 
 /** Where to load a model from: a folder on disk, or one bundled as an app resource. */
@@ -74,6 +105,14 @@ export interface DeviceList {
 export interface Document {
   id: string;
   text: string;
+}
+
+/** A stored document, with what the model reads of it. */
+export interface DocumentInfo extends Document {
+  /** Tokens of it the model reads (at most the model's `maxSeqLength`). */
+  tokens: number;
+  /** It reaches the model's limit: what lies beyond `maxSeqLength` tokens does not count. */
+  truncated: boolean;
 }
 
 export interface Hit extends Document {
@@ -167,9 +206,14 @@ export function indexClear(): Promise<void> {
   return call("index_clear");
 }
 
-/** The stored documents, in the order they were added. */
-export function indexDocuments(): Promise<Document[]> {
+/** The stored documents, in the order they were added, with the tokens the model reads of each. */
+export function indexDocuments(): Promise<DocumentInfo[]> {
   return call("index_documents");
+}
+
+/** A new, empty index in place of a damaged index file; the damaged file is kept under another name. */
+export function resetIndex(): Promise<IndexReset> {
+  return call("reset_index");
 }
 
 /** IFTCL steps on `sentences` (at least 2). The tuned weights replace the model's only when
@@ -186,8 +230,26 @@ export function cancelFineTune(): Promise<boolean> {
   return call("cancel_fine_tune");
 }
 
-/** Saves the loaded model (tuned or not) as a sentence-transformers folder. An existing folder
- * is replaced only with `overwrite` and when it holds a model. */
+/** Saves the loaded model (tuned or not) as a sentence-transformers folder at `path`, an
+ * absolute path. A folder that holds a model already rejects with kind "exists" unless
+ * `overwrite`; one that holds anything else is never replaced. */
 export function saveModel(path: string, overwrite = false): Promise<SavedModel> {
   return call("save_model", { path, overwrite });
+}
+
+/** Keeps the loaded, tuned model in the app's data folder (atomically, replacing the one kept
+ * before), so that the app can open it at its next start (`keptModel`). */
+export function keepTunedModel(): Promise<KeptModel> {
+  return call("keep_tuned_model");
+}
+
+/** The kept tuned model, or null. */
+export function keptModel(): Promise<KeptModel | null> {
+  return call("kept_model");
+}
+
+/** Deletes the kept tuned model (the loaded model stays loaded until another is); resolves to
+ * false when none was kept. */
+export function forgetKeptModel(): Promise<boolean> {
+  return call("forget_kept_model");
 }

@@ -9,7 +9,8 @@ use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::types::{DeviceList, DocumentInput, FineTuneOptions, FineTuneResult, LoadResult, ModelInfo, Progress, SavedModel};
+use crate::kept::KeptModel;
+use crate::types::{DeviceList, DocumentInfo, DocumentInput, FineTuneOptions, FineTuneResult, IndexReset, LoadResult, ModelInfo, Progress, SavedModel};
 
 /// Runs `work` on a blocking thread with the plugin's state.
 async fn blocking<R: Runtime, T: Send + 'static>(app: &AppHandle<R>, work: impl FnOnce(&Engine) -> Result<T> + Send + 'static) -> Result<T> {
@@ -28,7 +29,7 @@ pub(crate) async fn load_model<R: Runtime>(app: AppHandle<R>, path: Option<Strin
         (None, Some(r)) if !r.is_empty() => app.path().resolve(&r, BaseDirectory::Resource).map_err(|e| Error::Model(format!("resource `{r}`: {e}")))?,
         _ => return Err(Error::InvalidInput("loadModel: give either `path` or `resource` (a non-empty folder path)".into())),
     };
-    blocking(&app, move |e| e.load_model(&dir, device.as_deref()).map(|(model, index)| LoadResult { model, index })).await
+    blocking(&app, move |e| e.load_model(&dir, device.as_deref()).map(|(model, index, index_problem)| LoadResult { model, index, index_problem })).await
 }
 
 /// The loaded model, or null.
@@ -85,10 +86,16 @@ pub(crate) async fn index_clear<R: Runtime>(app: AppHandle<R>) -> Result<()> {
     blocking(&app, |e| e.index_clear()).await
 }
 
-/// The stored documents.
+/// The stored documents, with the tokens the model reads of each.
 #[tauri::command]
-pub(crate) async fn index_documents<R: Runtime>(app: AppHandle<R>) -> Result<Vec<DocumentInput>> {
+pub(crate) async fn index_documents<R: Runtime>(app: AppHandle<R>) -> Result<Vec<DocumentInfo>> {
     blocking(&app, |e| e.index_documents()).await
+}
+
+/// A new, empty index in place of a damaged index file, which is kept under another name.
+#[tauri::command]
+pub(crate) async fn reset_index<R: Runtime>(app: AppHandle<R>) -> Result<IndexReset> {
+    blocking(&app, |e| e.reset_index()).await
 }
 
 /// IFTCL steps on `sentences`; each step's loss goes to `on_progress`.
@@ -115,4 +122,22 @@ pub(crate) fn cancel_fine_tune(state: State<'_, Engine>) -> bool {
 #[tauri::command]
 pub(crate) async fn save_model<R: Runtime>(app: AppHandle<R>, path: String, overwrite: Option<bool>) -> Result<SavedModel> {
     blocking(&app, move |e| e.save_model(path.as_ref(), overwrite.unwrap_or(false))).await
+}
+
+/// Keeps the loaded, tuned model in the app's data folder, for the next start.
+#[tauri::command]
+pub(crate) async fn keep_tuned_model<R: Runtime>(app: AppHandle<R>) -> Result<KeptModel> {
+    blocking(&app, |e| e.keep_tuned_model()).await
+}
+
+/// The kept tuned model, or null.
+#[tauri::command]
+pub(crate) async fn kept_model<R: Runtime>(app: AppHandle<R>) -> Result<Option<KeptModel>> {
+    blocking(&app, |e| e.kept_model()).await
+}
+
+/// Deletes the kept tuned model; false when there was none.
+#[tauri::command]
+pub(crate) async fn forget_kept_model<R: Runtime>(app: AppHandle<R>) -> Result<bool> {
+    blocking(&app, |e| e.forget_kept_model()).await
 }

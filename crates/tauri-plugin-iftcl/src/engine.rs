@@ -13,7 +13,9 @@ use iftcl::train::{TuneOptions, TuneProgress, tune};
 use iftcl::{DeviceSpec, SentenceEncoder, device};
 
 use crate::error::{Error, Result};
-use crate::types::{DeviceList, DocumentInput, FineTuneResult, IndexChange, ModelInfo, SavedModel};
+use crate::kept::{self, KeptModel};
+use crate::model_card;
+use crate::types::{DeviceList, DocumentInfo, DocumentInput, FineTuneResult, IndexChange, IndexReset, ModelInfo, SavedModel};
 
 /// File name of the index in the plugin's data folder.
 pub const INDEX_FILE: &str = "semantic-index.json";
@@ -34,6 +36,9 @@ pub struct Engine {
     default_device: DeviceSpec,
     model: RwLock<Option<Arc<Loaded>>>,
     index: Mutex<Option<SemanticIndex>>,
+    /// Why the index file could not be read, while it cannot (the index commands refuse, the
+    /// model still embeds; `reset_index` starts a new one).
+    index_problem: Mutex<Option<String>>,
     /// Set while a fine-tune runs: its cancel flag.
     tuning: Mutex<Option<Arc<AtomicBool>>>,
 }
@@ -50,16 +55,33 @@ fn non_empty<'a>(what: &str, texts: &'a [String]) -> Result<Vec<&'a str>> {
     Ok(texts.iter().map(String::as_str).collect())
 }
 
+/// Refuses a text that is empty or only white space: there is nothing in it to compare.
+fn has_words(what: &str, text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::InvalidInput(format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 impl Engine {
     /// State whose index lives in `data_dir`, loading models on `default_device` unless a call
     /// says otherwise.
     pub fn new(data_dir: PathBuf, default_device: DeviceSpec) -> Self {
-        Engine { data_dir, default_device, model: RwLock::new(None), index: Mutex::new(None), tuning: Mutex::new(None) }
+        Engine { data_dir, default_device, model: RwLock::new(None), index: Mutex::new(None), index_problem: Mutex::new(None), tuning: Mutex::new(None) }
     }
 
     /// Where the index is kept.
     pub fn index_path(&self) -> PathBuf {
         self.data_dir.join(INDEX_FILE)
+    }
+
+    /// Where a tuned model is kept between runs (`keep_tuned_model`).
+    pub fn kept_path(&self) -> PathBuf {
+        kept::dir_in(&self.data_dir)
     }
 
     /// The loaded model, or [`Error::NoModel`].
@@ -89,7 +111,9 @@ impl Engine {
     /// Loads the model folder `dir` on `device` (default: the plugin's), replacing the loaded
     /// one, and brings the index in line with it (re-embedding its texts when it came from
     /// another model).
-    pub fn load_model(&self, dir: &Path, device: Option<&str>) -> Result<(ModelInfo, Option<IndexChange>)> {
+    /// A damaged index file does not stop the model from loading: the third value says what is
+    /// wrong with it, and the index commands refuse until [`Self::reset_index`].
+    pub fn load_model(&self, dir: &Path, device: Option<&str>) -> Result<(ModelInfo, Option<IndexChange>, Option<String>)> {
         self.refuse_while_tuning("loadModel")?;
         let spec = match device {
             Some(d) => d.parse::<DeviceSpec>()?,
@@ -105,12 +129,20 @@ impl Engine {
             max_seq_length: encoder.tokenizer.max_len(),
             device: selected.description,
             tuned_steps: 0,
+            tuned_on: 0,
             fingerprint: fingerprint.clone(),
+            languages: Vec::new(),
+            kept: kept::read(dir).unwrap_or_else(|e| {
+                tracing::warn!("{e}: the model loads, without what it was tuned from");
+                None
+            }),
         };
+        let card = model_card::languages(dir);
+        let info = ModelInfo { languages: if card.is_empty() { info.kept.as_ref().map(|k| k.languages.clone()).unwrap_or_default() } else { card }, ..info };
         let loaded = Arc::new(Loaded { encoder, fingerprint, info: info.clone() });
         let change = self.align_index(&loaded)?;
         *self.model.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
-        Ok((info, change))
+        Ok((info, change, lock(&self.index_problem).clone()))
     }
 
     /// Reads the index file once; re-embeds its texts when they come from another model than
@@ -119,8 +151,16 @@ impl Engine {
         let mut slot = lock(&self.index);
         let current = match slot.take() {
             Some(ix) => Some(ix),
-            None => SemanticIndex::load(&self.index_path()).map_err(|e| Error::Index(format!("{e} (move the file away to start an empty index)")))?,
+            None => match SemanticIndex::load(&self.index_path()) {
+                Ok(ix) => ix,
+                Err(e) => {
+                    // The file is left exactly as it is; nothing is embedded or saved.
+                    *lock(&self.index_problem) = Some(e.to_string());
+                    return Ok(None);
+                }
+            },
         };
+        *lock(&self.index_problem) = None;
         let Some(mut ix) = current else {
             *slot = Some(SemanticIndex::new(model.fingerprint.clone(), model.encoder.dim()));
             return Ok(None);
@@ -154,6 +194,8 @@ impl Engine {
 
     /// Cosine similarity of two texts.
     pub fn similarity(&self, a: &str, b: &str) -> Result<f64> {
+        has_words("similarity: the first text", a)?;
+        has_words("similarity: the second text", b)?;
         let v = self.model()?.encoder.embed(&[a, b])?;
         Ok(iftcl::cosine(&v[0], &v[1]))
     }
@@ -169,7 +211,7 @@ impl Engine {
     /// the index as it was, in memory and on disk.
     fn change_index<T>(&self, model: &Loaded, change: impl FnOnce(&mut SemanticIndex) -> Result<T>) -> Result<T> {
         let mut slot = lock(&self.index);
-        let ix = slot.as_ref().ok_or_else(|| Error::NoModel("no model is loaded: call loadModel first".into()))?;
+        let ix = slot.as_ref().ok_or_else(|| self.no_index())?;
         if ix.model() != model.fingerprint {
             return Err(Error::Busy("the model changed during this call: call again".into()));
         }
@@ -185,7 +227,11 @@ impl Engine {
         if documents.is_empty() {
             return Err(Error::InvalidInput("indexAdd: the list of documents is empty".into()));
         }
+        if let Some(d) = documents.iter().find(|d| d.text.trim().is_empty()) {
+            return Err(Error::InvalidInput(format!("indexAdd: the text of document `{}` is empty", d.id)));
+        }
         let model = self.model()?;
+        self.usable_index()?;
         let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
         let vectors = model.encoder.embed(&texts)?;
         self.change_index(&model, |ix| {
@@ -201,7 +247,9 @@ impl Engine {
         if k == 0 {
             return Err(Error::InvalidInput("indexSearch: k must be at least 1".into()));
         }
+        has_words("indexSearch: the query", query)?;
         let model = self.model()?;
+        self.usable_index()?;
         let q = model.encoder.embed(&[query])?.remove(0);
         let slot = lock(&self.index);
         let ix = slot.as_ref().filter(|ix| ix.model() == model.fingerprint).ok_or_else(|| Error::Busy("the model changed during this call: call again".into()))?;
@@ -223,11 +271,62 @@ impl Engine {
         })
     }
 
-    /// The stored documents (id and text), in the order they were added.
-    pub fn index_documents(&self) -> Result<Vec<DocumentInput>> {
-        let slot = lock(&self.index);
-        let ix = slot.as_ref().ok_or_else(|| Error::NoModel("no model is loaded: call loadModel first".into()))?;
-        Ok(ix.documents().iter().map(|d| DocumentInput { id: d.id.clone(), text: d.text.clone() }).collect())
+    /// The stored documents, in the order they were added, with the tokens the loaded model
+    /// reads of each.
+    pub fn index_documents(&self) -> Result<Vec<DocumentInfo>> {
+        let model = self.model()?;
+        let docs: Vec<(String, String)> = {
+            let slot = lock(&self.index);
+            let ix = slot.as_ref().ok_or_else(|| self.no_index())?;
+            ix.documents().iter().map(|d| (d.id.clone(), d.text.clone())).collect()
+        };
+        let texts: Vec<&str> = docs.iter().map(|(_, t)| t.as_str()).collect();
+        let ids = if texts.is_empty() { Vec::new() } else { model.encoder.tokenize(&texts)? };
+        let limit = model.info.max_seq_length;
+        Ok(docs.into_iter().zip(ids).map(|((id, text), ids)| DocumentInfo { id, text, tokens: ids.len(), truncated: ids.len() >= limit }).collect())
+    }
+
+    /// The error of an index command when there is no index: the damaged file's, or no model.
+    fn no_index(&self) -> Error {
+        match lock(&self.index_problem).as_ref() {
+            Some(p) => Error::Index(format!("{p}; the notes in it cannot be read (resetIndex starts a new index and keeps the damaged file)")),
+            None => Error::NoModel("no model is loaded: call loadModel first".into()),
+        }
+    }
+
+    /// Refuses before any work when the index file is damaged.
+    fn usable_index(&self) -> Result<()> {
+        if lock(&self.index).is_none() {
+            return Err(self.no_index());
+        }
+        Ok(())
+    }
+
+    /// Starts a new, empty index for the loaded model when the index file is damaged; the
+    /// damaged file is kept beside it as `semantic-index.damaged-<seconds>.json` (never
+    /// deleted, never overwritten).
+    pub fn reset_index(&self) -> Result<IndexReset> {
+        let model = self.model()?;
+        let mut slot = lock(&self.index);
+        if slot.is_some() {
+            return Err(Error::InvalidInput("resetIndex: the index is not damaged (indexClear empties it)".into()));
+        }
+        let file = self.index_path();
+        let mut moved = None;
+        if file.exists() {
+            let stamp = unix_seconds();
+            let target = (0..)
+                .map(|n| self.data_dir.join(if n == 0 { format!("semantic-index.damaged-{stamp}.json") } else { format!("semantic-index.damaged-{stamp}-{n}.json") }))
+                .find(|p| !p.exists())
+                .expect("an unused name");
+            std::fs::rename(&file, &target).map_err(|e| Error::Io(format!("cannot move {} to {}: {e}", file.display(), target.display())))?;
+            moved = Some(target.display().to_string());
+        }
+        let ix = SemanticIndex::new(model.fingerprint.clone(), model.encoder.dim());
+        ix.save(&file)?;
+        *slot = Some(ix);
+        *lock(&self.index_problem) = None;
+        Ok(IndexReset { damaged_file_kept_as: moved })
     }
 
     /// Tunes the loaded model on `sentences`, reporting each step to `on_step`; on success the
@@ -247,7 +346,8 @@ impl Engine {
         let start = Instant::now();
         let out = tune(&model.encoder, sentences, options, &cancel, on_step).map_err(Error::from).and_then(|tuned| {
             let fingerprint = tuned.encoder.fingerprint()?;
-            let info = ModelInfo { tuned_steps: model.info.tuned_steps + tuned.losses.len(), fingerprint: fingerprint.clone(), ..model.info.clone() };
+            let distinct: std::collections::HashSet<&str> = sentences.iter().map(String::as_str).collect();
+            let info = ModelInfo { tuned_steps: model.info.tuned_steps + tuned.losses.len(), tuned_on: distinct.len(), fingerprint: fingerprint.clone(), ..model.info.clone() };
             let loaded = Arc::new(Loaded { encoder: tuned.encoder, fingerprint, info });
             let change = self.align_index(&loaded)?;
             *self.model.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
@@ -268,27 +368,64 @@ impl Engine {
         }
     }
 
-    /// Saves the loaded model as a sentence-transformers folder at `dir` (written atomically).
-    /// An existing folder is replaced only when `overwrite` is set and it holds a model
-    /// (`config.json`): nothing else is ever deleted.
+    /// Saves the loaded model as a sentence-transformers folder at `dir`, an absolute path
+    /// (written atomically). An existing folder is replaced only when `overwrite` is set and it
+    /// holds a model (`config.json`); without `overwrite` that is an [`Error::Exists`], so the
+    /// app can ask. Nothing else is ever deleted.
     pub fn save_model(&self, dir: &Path, overwrite: bool) -> Result<SavedModel> {
         let model = self.model()?;
         if dir.as_os_str().is_empty() {
             return Err(Error::InvalidInput("saveModel: the folder path is empty".into()));
         }
+        if !dir.is_absolute() {
+            return Err(Error::InvalidInput(format!("saveModel: `{}` is not an absolute path (a relative one would land wherever the app was started)", dir.display())));
+        }
         if let Ok(mut entries) = std::fs::read_dir(dir) {
             if entries.next().is_some() {
-                if !overwrite {
-                    return Err(Error::InvalidInput(format!("saveModel: {} exists and is not empty; pass overwrite: true to replace a model folder", dir.display())));
-                }
                 if !dir.join("config.json").is_file() {
-                    return Err(Error::InvalidInput(format!("saveModel: {} holds no model (no config.json); it is not replaced", dir.display())));
+                    return Err(Error::InvalidInput(format!("saveModel: {} holds other files and no model (no config.json); it is not replaced", dir.display())));
+                }
+                if !overwrite {
+                    return Err(Error::Exists(format!("saveModel: {} already holds a model; pass overwrite: true to replace it", dir.display())));
                 }
             }
         } else if dir.exists() {
             return Err(Error::InvalidInput(format!("saveModel: {} is not a folder", dir.display())));
         }
         model.encoder.save(dir)?;
-        Ok(SavedModel { path: dir.display().to_string(), tuned_steps: model.info.tuned_steps })
+        let path = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        Ok(SavedModel { path: path.display().to_string(), tuned_steps: model.info.tuned_steps })
+    }
+
+    /// Keeps the loaded, tuned model in the data folder (`<data>/tuned-model`, atomically,
+    /// replacing the one kept before), so that an app can open it again at its next start.
+    pub fn keep_tuned_model(&self) -> Result<KeptModel> {
+        self.refuse_while_tuning("keepTunedModel")?;
+        let model = self.model()?;
+        let (base, steps_before) = match &model.info.kept {
+            Some(k) => (k.base.clone(), k.steps),
+            None => (model.info.source.clone(), 0),
+        };
+        if model.info.tuned_steps == 0 {
+            return Err(Error::InvalidInput("keepTunedModel: the loaded model has not been tuned since it was loaded (fineTune first)".into()));
+        }
+        let kept = KeptModel { path: String::new(), base, notes: model.info.tuned_on, steps: steps_before + model.info.tuned_steps, saved_at: 0, languages: model.info.languages.clone() };
+        kept::write(&self.kept_path(), &model.encoder, kept)
+    }
+
+    /// The kept tuned model, if there is one.
+    pub fn kept_model(&self) -> Result<Option<KeptModel>> {
+        let dir = self.kept_path();
+        if !dir.join("config.json").is_file() {
+            return Ok(None);
+        }
+        kept::read(&dir)
+    }
+
+    /// Deletes the kept tuned model (the loaded model, even if it is that one, stays loaded
+    /// until another is); false when none was kept.
+    pub fn forget_kept_model(&self) -> Result<bool> {
+        self.refuse_while_tuning("forgetKeptModel")?;
+        kept::forget(&self.kept_path())
     }
 }

@@ -22,6 +22,10 @@ pub enum Error {
     /// Reading or writing a file failed (the path is named).
     #[error("{0}")]
     Io(String),
+    /// The folder to write already holds a model: ask the user, then call again with
+    /// `overwrite: true`.
+    #[error("{0}")]
+    Exists(String),
     /// The semantic index file cannot be read.
     #[error("{0}")]
     Index(String),

@@ -18,7 +18,9 @@
 //! pages call them through the `tauri-plugin-iftcl-api` package (`guest-js/`):
 //! `loadModel`, `devices`, `embed`, `similarity`, `similarityMatrix`, `indexAdd`,
 //! `indexSearch`, `indexRemove`, `indexClear`, `indexDocuments`, `fineTune` (with progress),
-//! `cancelFineTune`, `saveModel`, `modelInfo`.
+//! `cancelFineTune`, `saveModel`, `modelInfo`, `resetIndex` (a new index in place of a damaged
+//! file), `keepTunedModel`, `keptModel` and `forgetKeptModel` (a tuned model that survives a
+//! restart, in the app's data folder).
 //!
 //! The semantic index lives in the app's data folder (`<app data>/iftcl/semantic-index.json`,
 //! written atomically), so it survives a restart; when the loaded model differs from the one
@@ -28,6 +30,8 @@
 mod commands;
 pub mod engine;
 pub mod error;
+pub mod kept;
+mod model_card;
 pub mod types;
 
 use std::path::PathBuf;
@@ -83,6 +87,10 @@ impl Builder {
                 commands::fine_tune,
                 commands::cancel_fine_tune,
                 commands::save_model,
+                commands::reset_index,
+                commands::keep_tuned_model,
+                commands::kept_model,
+                commands::forget_kept_model,
             ])
             .setup(move |app, _api| {
                 let dir = match self.data_dir {

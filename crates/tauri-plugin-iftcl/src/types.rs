@@ -19,8 +19,15 @@ pub struct ModelInfo {
     pub device: String,
     /// Fine-tuning steps applied since it was loaded.
     pub tuned_steps: usize,
+    /// Distinct texts the last fine-tune since it was loaded used (0 before one).
+    pub tuned_on: usize,
     /// SHA-256 of what its embeddings depend on (weights, pooling, prompt).
     pub fingerprint: String,
+    /// The languages its model card names (`README.md`'s `language`), empty when it names none.
+    pub languages: Vec<String>,
+    /// Set when the folder is a tuned model an app kept (`keepTunedModel`): what it was tuned
+    /// from and on.
+    pub kept: Option<crate::kept::KeptModel>,
 }
 
 /// What `loadModel` returns.
@@ -31,6 +38,17 @@ pub struct LoadResult {
     pub model: ModelInfo,
     /// Set when the stored index came from another model and was embedded again.
     pub index: Option<IndexChange>,
+    /// Set when the stored index file is damaged: the model is loaded and embeds, but the index
+    /// commands refuse until `resetIndex` (which keeps the damaged file under another name).
+    pub index_problem: Option<String>,
+}
+
+/// What `resetIndex` did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexReset {
+    /// Where the damaged file was moved to (null when there was no file).
+    pub damaged_file_kept_as: Option<String>,
 }
 
 /// The index embedded again for a new model.
@@ -86,6 +104,21 @@ pub struct DocumentInput {
     pub id: String,
     /// The text to embed.
     pub text: String,
+}
+
+/// A stored document, as `indexDocuments` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentInfo {
+    /// The caller's id.
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// Tokens of the text the model reads (at most the model's `maxSeqLength`).
+    pub tokens: usize,
+    /// The text reaches the model's limit: what lies beyond `maxSeqLength` tokens does not
+    /// count toward its meaning.
+    pub truncated: bool,
 }
 
 /// One step's report, sent on the `onProgress` channel of `fineTune`.
@@ -154,7 +187,7 @@ pub struct FineTuneResult {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedModel {
-    /// The folder written.
+    /// The folder written, as an absolute path.
     pub path: String,
     /// Tuning steps in the saved weights since the model was loaded.
     pub tuned_steps: usize,

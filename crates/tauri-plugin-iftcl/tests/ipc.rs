@@ -210,6 +210,21 @@ fn bad_inputs_get_typed_errors() {
     let e = t.call("fine_tune", json!({ "sentences": ["a b", "c d"], "options": { "stepz": 2 }, "onProgress": "__CHANNEL__:9" })).unwrap_err();
     assert!(e.to_string().contains("stepz"), "{e}");
     assert_eq!(t.err("index_add", json!({ "documents": [{ "id": "", "text": "x" }] })).0, "invalidInput");
+    // Empty texts are refused, not compared or searched for.
+    for (cmd, args, words) in [
+        ("similarity", json!({ "a": "", "b": "b" }), "first text is empty"),
+        ("similarity", json!({ "a": "a", "b": " \t" }), "second text is empty"),
+        ("index_search", json!({ "query": "  ", "k": 3 }), "query is empty"),
+        ("index_add", json!({ "documents": [{ "id": "blank", "text": " " }] }), "`blank` is empty"),
+    ] {
+        let (kind, msg) = t.err(cmd, args);
+        assert_eq!(kind, "invalidInput", "{cmd}: {msg}");
+        assert!(msg.contains(words), "{cmd}: {msg}");
+    }
+    let (kind, msg) = t.err("save_model", json!({ "path": "relative/folder" }));
+    assert_eq!(kind, "invalidInput");
+    assert!(msg.contains("not an absolute path"), "{msg}");
+    assert!(!Path::new("relative").exists(), "nothing written where the test runs");
     let (kind, msg) = t.err("save_model", json!({ "path": data }));
     assert_eq!(kind, "invalidInput", "{msg}");
     assert!(data.join("corrupt/config.json").is_file(), "a refused save deletes nothing");
@@ -255,15 +270,46 @@ fn the_index_persists_and_follows_the_model() {
     assert_eq!(t.load()["index"]["documents"], 3);
     t.ok("index_clear", json!({}));
     assert_eq!(t.ok("index_documents", json!({})), json!([]));
-    // A damaged index file is an error that names it, and is left as it is.
-    drop(t);
+}
+
+#[test]
+fn a_damaged_index_leaves_the_model_usable_and_is_kept_when_replaced() {
+    let data = data_dir("damaged");
     let file = data.join("semantic-index.json");
-    std::fs::write(&file, "{\"format\": 1, \"model\": ").unwrap();
+    let damaged = "{\"format\": 1, \"model\": ";
+    std::fs::write(&file, damaged).unwrap();
     let t = app(&data, &["iftcl:default"]);
-    let (kind, msg) = t.err("load_model", json!({ "path": model_dir() }));
-    assert_eq!(kind, "index", "{msg}");
-    assert!(msg.contains("semantic-index.json"), "{msg}");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{\"format\": 1, \"model\": ");
+    // The model loads and says what is wrong with the index, naming the file.
+    let loaded = t.load();
+    let problem = loaded["indexProblem"].as_str().unwrap_or_else(|| panic!("no indexProblem: {loaded}"));
+    assert!(problem.contains("semantic-index.json"), "{problem}");
+    // Comparing still works; the index commands refuse, naming the file; nothing is written.
+    assert!(t.ok("similarity", json!({ "a": "a cat", "b": "a kitten" })).as_f64().unwrap() > 0.5);
+    for (cmd, args) in [
+        ("index_search", json!({ "query": "cats", "k": 2 })),
+        ("index_add", json!({ "documents": [{ "id": "a", "text": "a note" }] })),
+        ("index_documents", json!({})),
+        ("index_remove", json!({ "ids": ["a"] })),
+    ] {
+        let (kind, msg) = t.err(cmd, args);
+        assert_eq!(kind, "index", "{cmd}: {msg}");
+        assert!(msg.contains("semantic-index.json") && msg.contains("resetIndex"), "{cmd}: {msg}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), damaged, "the damaged file is left as it is");
+    // A reset keeps the damaged bytes under another name and starts an empty index.
+    let reset = t.ok("reset_index", json!({}));
+    let kept = PathBuf::from(reset["damagedFileKeptAs"].as_str().unwrap_or_else(|| panic!("{reset}")));
+    assert_eq!(kept.parent(), Some(data.as_path()));
+    assert!(kept.file_name().unwrap().to_string_lossy().starts_with("semantic-index.damaged-"), "{}", kept.display());
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), damaged);
+    assert_eq!(t.ok("index_documents", json!({})), json!([]));
+    assert_eq!(t.ok("index_add", json!({ "documents": [{ "id": "a", "text": "a note" }] })), 1);
+    assert_eq!(t.err("reset_index", json!({})).0, "invalidInput", "a sound index is not reset");
+    // The new index is the one a restart finds.
+    drop(t);
+    let t = app(&data, &["iftcl:default"]);
+    assert_eq!(t.load()["indexProblem"], Value::Null);
+    assert_eq!(t.ok("index_documents", json!({}))[0]["id"], "a");
 }
 
 #[test]
@@ -325,7 +371,10 @@ fn fine_tune_reports_progress_keeps_weights_when_cancelled_and_saves() {
     let v = reloaded.embed(&[g["sentences"][0].as_str().unwrap(), g["sentences"][1].as_str().unwrap()]).unwrap();
     let s2 = iftcl::cosine(&v[0], &v[1]);
     assert!((s2 - s1).abs() < 1e-6, "saved model {s2}, plugin {s1}");
-    assert_eq!(t.err("save_model", json!({ "path": out_dir })).0, "invalidInput", "no overwrite without asking");
+    assert_eq!(saved["path"], std::fs::canonicalize(&out_dir).unwrap().display().to_string());
+    let (kind, msg) = t.err("save_model", json!({ "path": out_dir }));
+    assert_eq!(kind, "exists", "no overwrite without asking: {msg}");
+    assert!(msg.contains("already holds a model"), "{msg}");
     t.ok("save_model", json!({ "path": out_dir, "overwrite": true }));
 }
 
@@ -354,4 +403,85 @@ fn load_model_takes_f16_bf16_and_int8_folders() {
     // Each precision is another model to the index (its values differ).
     fingerprints.dedup();
     assert_eq!(fingerprints.len(), 4, "{fingerprints:?}");
+}
+
+/// The app's fine-tune on a handful of notes, through the plugin: the loss goes down (or stays
+/// where only dropout moves it, as tests/small_tune.rs requires of the library), the tuned
+/// model is kept in the data folder, found again after a restart, gives the tuned scores there,
+/// and is forgotten on request.
+#[test]
+fn a_tuned_model_is_kept_across_a_restart_and_forgotten_on_request() {
+    let data = data_dir("kept");
+    let notes = [
+        "My cat sleeps on the sofa all afternoon.",
+        "Stock markets fell sharply after the announcement.",
+        "Boil the pasta for ten minutes, then add the tomato sauce.",
+        "Heavy rain and strong wind are expected this weekend.",
+        "The train to Lyon leaves at seven from platform four.",
+    ];
+    let pair = json!({ "a": "a kitten napping on the couch", "b": notes[0] });
+    let tuned_score;
+    {
+        let t = app(&data, &["iftcl:default"]);
+        let loaded = t.load();
+        assert_eq!(loaded["model"]["languages"], json!(["en"]), "all-MiniLM-L6-v2's card says English");
+        assert_eq!(loaded["model"]["kept"], Value::Null);
+        assert_eq!(t.ok("kept_model", json!({})), Value::Null);
+        assert_eq!(t.err("keep_tuned_model", json!({})).0, "invalidInput", "nothing tuned to keep");
+        let documents: Vec<Value> = notes.iter().enumerate().map(|(i, n)| json!({ "id": format!("n{i}"), "text": n })).collect();
+        t.ok("index_add", json!({ "documents": documents }));
+        // A long note is marked as reaching the model's limit.
+        let long = "word ".repeat(2000);
+        t.ok("index_add", json!({ "documents": [{ "id": "long", "text": long }] }));
+        let docs = t.ok("index_documents", json!({}));
+        let max = loaded["model"]["maxSeqLength"].as_u64().unwrap();
+        assert_eq!((docs[5]["tokens"].as_u64(), docs[5]["truncated"].as_bool()), (Some(max), Some(true)), "{}", docs[5]["tokens"]);
+        assert_eq!(docs[0]["truncated"], false);
+        assert!(docs[0]["tokens"].as_u64().unwrap() > 5 && docs[0]["tokens"].as_u64().unwrap() < 30);
+        t.ok("index_remove", json!({ "ids": ["long"] }));
+
+        // The app's fine-tune: its notes, 6 steps, the plugin's defaults otherwise.
+        let out = t.ok("fine_tune", json!({ "sentences": notes, "options": { "steps": 6 }, "onProgress": "__CHANNEL__:5" }));
+        let losses: Vec<f64> = out["losses"].as_array().unwrap().iter().map(|l| l.as_f64().unwrap()).collect();
+        let last = losses[losses.len() - 3..].iter().sum::<f64>() / 3.0;
+        eprintln!("plugin fine-tune on 5 notes: losses {losses:?}");
+        assert!(last < losses[0] || losses.iter().all(|l| *l < 1e-3), "the loss went up: {losses:?}");
+        assert_eq!(t.ok("model_info", json!({}))["tunedOn"], 5);
+        tuned_score = t.ok("similarity", pair.clone()).as_f64().unwrap();
+
+        let kept = t.ok("keep_tuned_model", json!({}));
+        assert_eq!(kept["base"], model_dir().display().to_string());
+        assert_eq!((kept["notes"].as_u64(), kept["steps"].as_u64()), (Some(5), Some(6)), "{kept}");
+        assert!(kept["savedAt"].as_u64().unwrap() > 1_700_000_000);
+        let dir = data.join("tuned-model");
+        assert_eq!(kept["path"], dir.display().to_string());
+        assert!(dir.join("config.json").is_file() && dir.join("iftcl-kept.json").is_file());
+        assert_eq!(t.ok("kept_model", json!({})), kept);
+    }
+    // A restart: the kept model is found, opens with the tuned scores, and the index (embedded
+    // with it at the fine-tune) needs no rebuild.
+    let t = app(&data, &["iftcl:default"]);
+    let kept = t.ok("kept_model", json!({}));
+    assert_eq!(kept["notes"], 5);
+    let loaded = t.ok("load_model", json!({ "path": kept["path"] }));
+    assert_eq!(loaded["model"]["kept"], kept, "the loaded folder says it is the kept model");
+    assert_eq!(loaded["index"], Value::Null, "the index already holds the tuned model's vectors");
+    assert_eq!(loaded["model"]["languages"], json!(["en"]), "the base model's languages travel with the tuned model");
+    let again = t.ok("similarity", pair.clone()).as_f64().unwrap();
+    assert!((again - tuned_score).abs() < 1e-6, "after the restart {again}, tuned {tuned_score}");
+    // Tuned again and kept again: the steps add up, the base stays the original folder.
+    t.ok("fine_tune", json!({ "sentences": &notes[..3], "options": { "steps": 1 }, "onProgress": "__CHANNEL__:6" }));
+    let second = t.ok("keep_tuned_model", json!({}));
+    assert_eq!((second["notes"].as_u64(), second["steps"].as_u64()), (Some(3), Some(7)), "{second}");
+    assert_eq!(second["base"], model_dir().display().to_string());
+    // Forgotten: the folder is gone, and only a kept model is ever deleted.
+    assert_eq!(t.ok("forget_kept_model", json!({})), true);
+    assert!(!data.join("tuned-model").exists());
+    assert_eq!(t.ok("forget_kept_model", json!({})), false);
+    assert_eq!(t.ok("kept_model", json!({})), Value::Null);
+    std::fs::create_dir_all(data.join("tuned-model")).unwrap();
+    std::fs::write(data.join("tuned-model/mine.txt"), "not a model").unwrap();
+    assert_eq!(t.err("forget_kept_model", json!({})).0, "invalidInput");
+    assert!(data.join("tuned-model/mine.txt").is_file());
+    assert!(t.ok("similarity", pair).as_f64().is_some(), "the loaded model stays usable");
 }
