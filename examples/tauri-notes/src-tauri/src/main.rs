@@ -1,5 +1,6 @@
 //! iftcl notes: a desktop app that keeps notes, searches them by meaning, compares two texts and
-//! fine-tunes its model on the notes, all through `tauri-plugin-iftcl`. Its page is in `ui/`.
+//! fine-tunes its model on the notes, all through `tauri-plugin-iftcl`; folders are chosen
+//! through Tauri's dialog plugin. Its page is in `ui/`.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ fn default_model(app: tauri::AppHandle) -> Option<String> {
 fn main() {
     tauri::Builder::default()
         .plugin(tauri_plugin_iftcl::init())
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![default_model])
         .run(tauri::generate_context!())
         .expect("error while running iftcl notes");
