@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import init, { Encoder } from "../pkg/iftcl_wasm.js";
-import { web, modelDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir, convertedModel, safetensors, safetensorsHeader, withMetadata, assertParity, nativeCpuChecks, assertChecksMatchNative } from "./common.mjs";
+import { web, modelDir, dataDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir, convertedModel, stsbDevPairs, spearman, safetensors, safetensorsHeader, withMetadata, assertParity, nativeCpuChecks, assertChecksMatchNative } from "./common.mjs";
 
 await init({ module_or_path: readFileSync(path.join(web, "pkg/iftcl_wasm_bg.wasm")) });
 const encoder = await Encoder.load(modelFiles(), { device: "auto" });
@@ -130,6 +130,42 @@ test("fineTune stops between steps once its AbortSignal aborts, keeping nothing 
   const [tunedNow] = await tuned.embed([sentences[0]]);
   assert.ok(maxAbsDiff(tunedNow, start) > 1e-4, `a completed step left the embedding where it was (${maxAbsDiff(tunedNow, start)})`);
   tuned.free();
+});
+
+// The small fine-tune as the browser runs it (fineTune's defaults: the Twins loss with its
+// queue, batches of 8, lr 1e-5), on a handful of sentences: the notes app's 5 notes and 20
+// corpus sentences, as tests/small_tune.rs does natively. With fewer sentences than the queue's
+// window, the queue holds the batch's own sentences; they must never be negatives (docs/method.md,
+// "The queue on small data"), or the loss climbs at every step. Each run must end lower than it
+// started (the mean of the last 3 steps below the first), unless every step is under 1e-3 (only
+// dropout moves it there), and keep STS-B dev's Spearman within 0.5 of the untuned model's, on
+// the first 400 pairs (the whole set under the wasm CPU path would take minutes).
+test("a fine-tune on a handful of sentences lowers its loss and keeps the model", async () => {
+  const notes = [
+    "My cat sleeps on the sofa all afternoon.",
+    "Stock markets fell sharply after the announcement.",
+    "Boil the pasta for ten minutes, then add the tomato sauce.",
+    "Heavy rain and strong wind are expected this weekend.",
+    "The train to Lyon leaves at seven from platform four.",
+  ];
+  const twenty = readFileSync(path.join(dataDir, "corpus/senteval-sentences.txt"), "utf8").split("\n").slice(0, 20);
+  const pairs = stsbDevPairs(400);
+  const sts = async (enc) => {
+    const a = await enc.embed(pairs.map((p) => p.a));
+    const b = await enc.embed(pairs.map((p) => p.b));
+    return 100 * spearman(a.map((v, i) => cosine(v, b[i])), pairs.map((p) => p.score));
+  };
+  const start = await sts(encoder);
+  for (const [name, sentences] of [["5 notes", notes], ["20 corpus sentences", twenty]]) {
+    const tuned = await Encoder.load(modelFiles(), { device: "cpu" });
+    const losses = await tuned.fineTune(sentences, { steps: 8 });
+    const last = losses.slice(-3).reduce((s, l) => s + l, 0) / 3;
+    const after = await sts(tuned);
+    console.log(`${name}: losses ${losses.map((l) => l.toExponential(2)).join(", ")}; STS-B dev (400 pairs) ${after.toFixed(2)}, untuned ${start.toFixed(2)}`);
+    assert.ok(last < losses[0] || losses.every((l) => l < 1e-3), `${name}: the loss went up: ${losses}`);
+    assert.ok(Math.abs(after - start) <= 0.5, `${name}: STS-B dev ${after.toFixed(2)} after tuning, ${start.toFixed(2)} before`);
+    tuned.free();
+  }
 });
 
 test("fineTune runs IFTCL steps and exportWeights feeds the native iftcl", async () => {

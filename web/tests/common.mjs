@@ -160,6 +160,43 @@ export function stsbDev(n) {
   return out.slice(0, n);
 }
 
+/// The first `n` pairs of STS-B dev with their gold scores: { a, b, score }.
+export function stsbDevPairs(n) {
+  const text = readFileSync(path.join(dataDir, "sts/STSBenchmark/sts-dev.csv"), "utf8");
+  const out = [];
+  for (const line of text.split("\n")) {
+    const cols = line.split("\t");
+    if (cols.length >= 7) out.push({ a: cols[5], b: cols[6], score: Number(cols[4]) });
+    if (out.length >= n) break;
+  }
+  return out;
+}
+
+/// Spearman's rank correlation of two equally long lists (ties get their average rank).
+export function spearman(x, y) {
+  const ranks = (v) => {
+    const order = v.map((value, i) => ({ value, i })).sort((p, q) => p.value - q.value);
+    const r = new Array(v.length);
+    for (let lo = 0; lo < order.length; ) {
+      let hi = lo;
+      while (hi + 1 < order.length && order[hi + 1].value === order[lo].value) hi++;
+      for (let k = lo; k <= hi; k++) r[order[k].i] = (lo + hi) / 2 + 1;
+      lo = hi + 1;
+    }
+    return r;
+  };
+  const [rx, ry] = [ranks(x), ranks(y)];
+  const mean = (v) => v.reduce((s, a) => s + a, 0) / v.length;
+  const [mx, my] = [mean(rx), mean(ry)];
+  let [sxy, sxx, syy] = [0, 0, 0];
+  for (let i = 0; i < rx.length; i++) {
+    sxy += (rx[i] - mx) * (ry[i] - my);
+    sxx += (rx[i] - mx) ** 2;
+    syy += (ry[i] - my) ** 2;
+  }
+  return sxy / Math.sqrt(sxx * syy);
+}
+
 /// The model folder's files as bytes, keyed as Encoder.load takes them.
 export function modelFiles(dir = modelDir) {
   const read = (f) => readFileSync(path.join(dir, f));

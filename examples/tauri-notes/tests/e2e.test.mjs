@@ -9,7 +9,8 @@
 // scores and the tuned model is kept; a save with "replace it?". A restart opens the kept tuned
 // model (the same scores as after the fine-tune), and "reset" goes back to the original (the
 // library's scores). A damaged notes file: the model still opens, comparing works, and "start a
-// new notes file" keeps the damaged one. Prints the time of each search and of the fine-tune;
+// new notes file" keeps the damaged one. Laid out as an installed app with its model bundled in
+// f16 (scripts/package-notes.sh), a first start opens that model by itself. Prints the time of each search and of the fine-tune;
 // saves a screenshot of the window in web/test-results/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -97,10 +98,10 @@ after(() => {
   xvfb?.p.kill();
 });
 
-async function session() {
+async function session(application = app) {
   const s = await new Builder()
     .usingServer(`http://127.0.0.1:${port}/`)
-    .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
+    .withCapabilities({ browserName: "wry", "tauri:options": { application } })
     .build();
   await s.manage().setTimeouts({ implicit: 0, script: 120000 });
   return s;
@@ -230,6 +231,8 @@ test("a first start, the notes, search, compare, a fine-tune that is kept, save"
     await waitText(s, "notes-message", (t) => t.includes("already there"), "duplicate note");
     assert.equal((await s.findElements(By.css("#notes li"))).length, NOTES.length);
     assert.match(await text(s, "model-words"), /^Model: all-MiniLM-L6-v2/);
+    assert.equal(await text(s, "notes-count"), "(5)");
+    assert.doesNotMatch(await text(s, "status"), /notes/, "no stale count in the status line");
     assert.ok(await enabled(s, "tune"));
 
     const untuned = [];
@@ -362,6 +365,28 @@ test("a damaged notes file: the model opens, compare works, a new file keeps the
     assert.ok(keptAs && readFileSync(keptAs, "utf8") === damaged, said);
     assert.equal(await shown(s, "damaged"), false);
     await addNote(s, NOTES[3], 1);
+  } finally {
+    await s.quit();
+  }
+});
+
+test("installed with its model bundled, the app opens that model on a first start", { timeout: 600000 }, async () => {
+  const prefix = mkdtempSync(path.join(os.tmpdir(), "iftcl-notes-installed-"));
+  execFileSync(path.join(root, "scripts/package-notes.sh"), [prefix, model], { stdio: ["ignore", "inherit", "inherit"] });
+  const s = await session(path.join(prefix, "bin/iftcl-notes"));
+  try {
+    // The one note the test before left; its vectors came from the f32 model, so it is read
+    // again with the bundled f16 one.
+    const status = await waitLoaded(s, 1);
+    console.log(`# installed app, first start: ${status}`);
+    assert.match(status, /read again/);
+    assert.match(await text(s, "model-words"), /^Model: the one bundled with the app\. It reads English/);
+    await fill(s, "sim-a", golden.sentences[0]);
+    await fill(s, "sim-b", golden.sentences[1]);
+    await s.findElement(By.id("compare")).click();
+    const sim = Number(await waitText(s, "similarity", (t) => /^[0-9.-]+$/.test(t), "similarity"));
+    // float16 weights: within 1e-3 of the golden f32 cosine (docs/models.md: worst cosine to f32 0.999998).
+    assert.ok(Math.abs(sim - golden.cosine_0_1) <= 1e-3, `f16 similarity ${sim}, golden ${golden.cosine_0_1}`);
   } finally {
     await s.quit();
   }

@@ -56,7 +56,9 @@ function updateControls() {
 
 function showModel(model) {
   state.model = model;
-  const name = model.kept ? model.kept.base.split(/[\\/]/).filter(Boolean).pop() : model.source.split(/[\\/]/).filter(Boolean).pop();
+  const folder = (model.kept ? model.kept.base : model.source).split(/[\\/]/).filter(Boolean).pop();
+  // The folder bundled with an installed app is called "model" (scripts/package-notes.sh).
+  const name = folder === "model" ? "the one bundled with the app" : folder;
   $("model-words").textContent = `Model: ${name}. ${languageWords(model.languages)} Notes longer than ${model.maxSeqLength} tokens count only up to there.`;
   $("device").textContent = deviceWords(model.device);
   $("device").dataset.device = model.device;
@@ -106,6 +108,7 @@ async function showNotes() {
   state.notes = await iftcl.indexDocuments();
   $("notes").replaceChildren(...state.notes.map(noteItem));
   document.body.dataset.notes = String(state.notes.length);
+  $("notes-count").textContent = state.notes.length ? `(${state.notes.length})` : "";
   updateControls();
   return state.notes;
 }
@@ -117,6 +120,7 @@ function showDamaged(problem) {
     $("damaged-text").textContent = `The notes file could not be read (${detail(problem)}). Your notes in it are not shown, and the file is left as it is. Comparing two texts still works.`;
     state.notes = [];
     $("notes").replaceChildren();
+    $("notes-count").textContent = "";
     document.body.dataset.notes = "0";
   }
   updateControls();
@@ -128,10 +132,10 @@ async function load(path, why = "") {
   const loaded = await iftcl.loadModel({ path });
   showModel(loaded.model);
   showDamaged(loaded.indexProblem);
-  const notes = loaded.indexProblem ? [] : await showNotes();
+  if (!loaded.indexProblem) await showNotes();
   const took = ((performance.now() - t0) / 1000).toFixed(2);
   const reread = loaded.index ? " The notes were read again with this model." : "";
-  status(`${why}Model opened in ${took} s. ${loaded.indexProblem ? "The notes file is damaged (see Notes)." : `${notes.length} notes.`}${reread}`);
+  status(`${why}Model opened in ${took} s.${loaded.indexProblem ? " The notes file is damaged (see Notes)." : ""}${reread}`);
   await refreshResults();
 }
 
