@@ -197,6 +197,13 @@ test("a first start, the notes, search, compare, a fine-tune that is kept, save"
     assert.ok(await shown(s, "model-help"), "the first start says what a model folder is");
     for (const id of ["search", "compare", "add-note", "tune", "save"]) assert.equal(await enabled(s, id), false, `${id} is disabled without a model`);
     assert.ok(await enabled(s, "model-choose"));
+    // A folder that holds no model: said in words, with no command-line advice.
+    await fill(s, "model-path", path.join(dataHome, "no-model-here"));
+    await s.findElement(By.id("load")).click();
+    const refused = await waitText(s, "status", (t) => t.startsWith("Opening the model failed"), "a missing folder");
+    console.log(`# missing folder: ${refused}`);
+    assert.match(refused, /^Opening the model failed: this folder does not hold a model the app can open \(model folder not found: .*no-model-here\)\.$/);
+    assert.equal(await s.findElement(By.id("status")).getAttribute("data-state"), "error");
     await fill(s, "model-path", model);
     await s.findElement(By.id("load")).click();
     const status = await waitLoaded(s);

@@ -171,17 +171,20 @@ async function search(query) {
 /** Adds the texts that are not notes yet; says how many were already there. */
 async function addNotes(texts) {
   const present = new Set(state.notes.map((n) => n.text.trim()));
-  const fresh = [...new Set(texts.map((t) => t.trim()).filter(Boolean))].filter((t) => !present.has(t));
-  const skipped = texts.filter((t) => t.trim()).length - fresh.length;
+  const lines = texts.map((t) => t.trim()).filter(Boolean);
+  const distinct = [...new Set(lines)];
+  const fresh = distinct.filter((t) => !present.has(t));
+  const [already, repeated] = [distinct.length - fresh.length, lines.length - distinct.length];
+  const skippedWords = [already ? `${already} already there` : "", repeated ? `${repeated} repeated` : ""].filter(Boolean).join(", ");
   if (!fresh.length) {
-    say($("notes-message"), skipped ? `Nothing added: ${skipped === 1 ? "that note is" : `all ${skipped} are`} already there.` : "Nothing to add: the text is empty.");
+    say($("notes-message"), !lines.length ? "Nothing to add: the text is empty." : already === 1 && lines.length === 1 ? "Nothing added: that note is already there." : `Nothing added (${skippedWords}).`);
     return;
   }
   const stamp = Date.now().toString(36);
   await iftcl.indexAdd(fresh.map((text, i) => ({ id: `note-${stamp}-${i}`, text })));
   await showNotes();
   $("undo").hidden = true;
-  say($("notes-message"), `${fresh.length === 1 ? "Note" : `${fresh.length} notes`} added${skipped ? ` (${skipped} already there, skipped)` : ""}.`);
+  say($("notes-message"), `${fresh.length === 1 ? "Note" : `${fresh.length} notes`} added${skippedWords ? ` (skipped: ${skippedWords})` : ""}.`);
   await refreshResults();
 }
 

@@ -4,9 +4,20 @@
 // file, a folder), with the command prefix ("loadModel: ") taken off.
 import * as iftcl from "tauri-plugin-iftcl-api";
 
-/** The library's message without a leading command name ("saveModel: ...") or kind. */
+/** Advice meant for the command line (a script to run, a flag to pass): of no use in the app. */
+const CLI_ADVICE = /scripts\/|--[a-z]|`python|iftcl [a-z]/;
+
+/** The library's message without a leading command name ("saveModel: ...") and without the
+ * command-line advice it carries for terminal users ("(run scripts/fetch-model.sh ...)"). */
 export function detail(message) {
-  return String(message).replace(/^(?:[a-z][A-Za-z]+: )+/, "").trim();
+  let text = String(message).replace(/^(?:[a-z][A-Za-z]+: )+/, "");
+  // "; advice" clauses (not crossing a parenthesis), then parenthesised advice, innermost first.
+  text = text.replace(/;\s*[^;()]*/g, (clause) => (CLI_ADVICE.test(clause) ? "" : clause));
+  for (let before = ""; before !== text; ) {
+    before = text;
+    text = text.replace(/\s*\(([^()]*)\)/g, (whole, inner) => (CLI_ADVICE.test(inner) ? "" : whole));
+  }
+  return text.trim();
 }
 
 /** A sentence for `e`, a rejection of `doing` (e.g. "Loading the model"). */
