@@ -90,6 +90,32 @@ test("embed and fineTune cancel, and the encoder goes on", { timeout: 600_000 },
   await page.close();
 });
 
+// The small fine-tune as a web page runs it, in Chromium through the npm package's worker:
+// fineTune's defaults (Twins loss with its queue, batches of 8, lr 1e-5) on a handful of notes.
+// The queue then holds the batch's own sentences, which must never be negatives (docs/method.md,
+// "The queue on small data"): the loss ends lower than it started (the mean of the last 3 steps
+// below the first) or every step stays under 1e-3, as tests/small_tune.rs requires natively
+// (api.test.mjs checks the same wasm's STS-B dev under Node). The golden pair's similarity
+// stays within 0.01 of PyTorch's: the model is not damaged.
+test("a fine-tune on a handful of notes lowers its loss in the browser", { timeout: 300_000 }, async () => {
+  const { page } = await openDemo(browser, site.port, "device=cpu");
+  const notes = [
+    "My cat sleeps on the sofa all afternoon.",
+    "Stock markets fell sharply after the announcement.",
+    "Boil the pasta for ten minutes, then add the tomato sauce.",
+    "Heavy rain and strong wind are expected this weekend.",
+    "The train to Lyon leaves at seven from platform four.",
+  ];
+  const losses = await page.evaluate((n) => window.iftclEncoder.fineTune(n, { steps: 8 }), notes);
+  console.log(`5 notes in Chromium: losses ${losses.map((l) => l.toExponential(2)).join(", ")}`);
+  assert.equal(losses.length, 8);
+  const last = losses.slice(-3).reduce((sum, l) => sum + l, 0) / 3;
+  assert.ok(last < losses[0] || losses.every((l) => l < 1e-3), `the loss went up: ${losses}`);
+  const sim = await page.evaluate(([a, b]) => window.iftclEncoder.similarity(a, b), golden.sentences);
+  assert.ok(Math.abs(sim - golden.cosine_0_1) < 0.01, `golden pair after tuning: ${sim}, PyTorch ${golden.cosine_0_1}`);
+  await page.close();
+});
+
 test("a browser without wasm SIMD gets a message, not a blank page", { timeout: 120_000 }, async () => {
   // V8 has no switch to turn SIMD off any more, so the page gets an engine that answers
   // WebAssembly.validate as one without SIMD does for the module's SIMD probe.
