@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import init, { Encoder } from "../pkg/iftcl_wasm.js";
-import { web, modelDir, dataDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir, convertedModel, stsbDevPairs, spearman, safetensors, safetensorsHeader, withMetadata, assertParity, nativeCpuChecks, assertChecksMatchNative } from "./common.mjs";
+import { web, modelDir, dataDir, golden, cosine, maxAbsDiff, modelFiles, iftclBin, tinyDir, convertedModel, NOTES, stsbDevPairs, spearman, safetensors, safetensorsHeader, withMetadata, assertParity, nativeCpuChecks, assertChecksMatchNative } from "./common.mjs";
 
 await init({ module_or_path: readFileSync(path.join(web, "pkg/iftcl_wasm_bg.wasm")) });
 const encoder = await Encoder.load(modelFiles(), { device: "auto" });
@@ -141,13 +141,6 @@ test("fineTune stops between steps once its AbortSignal aborts, keeping nothing 
 // dropout moves it there), and keep STS-B dev's Spearman within 0.5 of the untuned model's, on
 // the first 400 pairs (the whole set under the wasm CPU path would take minutes).
 test("a fine-tune on a handful of sentences lowers its loss and keeps the model", async () => {
-  const notes = [
-    "My cat sleeps on the sofa all afternoon.",
-    "Stock markets fell sharply after the announcement.",
-    "Boil the pasta for ten minutes, then add the tomato sauce.",
-    "Heavy rain and strong wind are expected this weekend.",
-    "The train to Lyon leaves at seven from platform four.",
-  ];
   const twenty = readFileSync(path.join(dataDir, "corpus/senteval-sentences.txt"), "utf8").split("\n").slice(0, 20);
   const pairs = stsbDevPairs(400);
   const sts = async (enc) => {
@@ -156,7 +149,7 @@ test("a fine-tune on a handful of sentences lowers its loss and keeps the model"
     return 100 * spearman(a.map((v, i) => cosine(v, b[i])), pairs.map((p) => p.score));
   };
   const start = await sts(encoder);
-  for (const [name, sentences] of [["5 notes", notes], ["20 corpus sentences", twenty]]) {
+  for (const [name, sentences] of [["5 notes", NOTES], ["20 corpus sentences", twenty]]) {
     const tuned = await Encoder.load(modelFiles(), { device: "cpu" });
     const losses = await tuned.fineTune(sentences, { steps: 8 });
     const last = losses.slice(-3).reduce((s, l) => s + l, 0) / 3;

@@ -160,6 +160,16 @@ export function stsbDev(n) {
   return out.slice(0, n);
 }
 
+/// Notes a person might keep: the notes app's test adds the same five, and the small
+/// fine-tune tests tune on them.
+export const NOTES = [
+  "My cat sleeps on the sofa all afternoon.",
+  "Stock markets fell sharply after the announcement.",
+  "Boil the pasta for ten minutes, then add the tomato sauce.",
+  "Heavy rain and strong wind are expected this weekend.",
+  "The train to Lyon leaves at seven from platform four.",
+];
+
 /// The first `n` pairs of STS-B dev with their gold scores: { a, b, score }.
 export function stsbDevPairs(n) {
   const text = readFileSync(path.join(dataDir, "sts/STSBenchmark/sts-dev.csv"), "utf8");

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { web, golden, serveDemo, stsbDev } from "./common.mjs";
+import { web, golden, serveDemo, stsbDev, NOTES } from "./common.mjs";
 import { bundleFigures, figures, openDemo } from "./responsive.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -99,14 +99,7 @@ test("embed and fineTune cancel, and the encoder goes on", { timeout: 600_000 },
 // stays within 0.01 of PyTorch's: the model is not damaged.
 test("a fine-tune on a handful of notes lowers its loss in the browser", { timeout: 300_000 }, async () => {
   const { page } = await openDemo(browser, site.port, "device=cpu");
-  const notes = [
-    "My cat sleeps on the sofa all afternoon.",
-    "Stock markets fell sharply after the announcement.",
-    "Boil the pasta for ten minutes, then add the tomato sauce.",
-    "Heavy rain and strong wind are expected this weekend.",
-    "The train to Lyon leaves at seven from platform four.",
-  ];
-  const losses = await page.evaluate((n) => window.iftclEncoder.fineTune(n, { steps: 8 }), notes);
+  const losses = await page.evaluate((n) => window.iftclEncoder.fineTune(n, { steps: 8 }), NOTES);
   console.log(`5 notes in Chromium: losses ${losses.map((l) => l.toExponential(2)).join(", ")}`);
   assert.equal(losses.length, 8);
   const last = losses.slice(-3).reduce((sum, l) => sum + l, 0) / 3;
