@@ -262,6 +262,8 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
 /// model: the folder served); close it with server.close().
 export async function serveDemo({ pkg = path.join(web, "pkg"), site = web, model = convertedModel("f16") } = {}) {
   const requests = [];
+  // The files sent, in order (for byte counts).
+  const files = [];
   const server = createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
     requests.push(url);
@@ -271,9 +273,10 @@ export async function serveDemo({ pkg = path.join(web, "pkg"), site = web, model
       res.writeHead(404).end("not found");
       return;
     }
+    files.push(file);
     res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
     createReadStream(file).pipe(res);
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  return { server, port: server.address().port, requests, model };
+  return { server, port: server.address().port, requests, files, model };
 }

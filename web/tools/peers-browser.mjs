@@ -110,7 +110,7 @@ function servePeer() {
 
 /** One round of iftcl's demo (worker mode, f16): bytes, first embedding, throughput. */
 async function iftclRound(browser, site) {
-  const before = site.requests.length;
+  const before = site.files.length;
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(300_000);
@@ -118,7 +118,7 @@ async function iftclRound(browser, site) {
   await page.waitForFunction(() => window.iftclDemo.ready || window.iftclDemo.error, null, { timeout: 300_000 });
   const state = await page.evaluate(() => ({ error: window.iftclDemo.error, firstEmbedMs: window.iftclDemo.firstEmbedMs }));
   if (state.error) throw new Error(`iftcl demo: ${state.error}`);
-  const files = site.requests.slice(before).map((url) => servedFile(site, url)).filter(Boolean);
+  const files = site.files.slice(before);
   const bytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
   const gzip = files.reduce((sum, f) => sum + gzipSize(f), 0);
   const seconds = await page.evaluate(async (texts) => {
@@ -128,13 +128,6 @@ async function iftclRound(browser, site) {
   }, SENTENCES);
   await context.close();
   return { first_s: state.firstEmbedMs / 1000, mb: bytes / 1e6, gzip_mb: gzip / 1e6, per_s: SENTENCES.length / seconds };
-}
-
-/** The file serveDemo sent for `url` (as it maps them), or null. */
-function servedFile(site, url) {
-  const web = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
-  const file = url.startsWith("/model/") ? path.join(site.model, url.slice(7)) : url.startsWith("/pkg/") ? path.join(web, "pkg", url.slice(5)) : path.join(web, url === "/" ? "index.html" : url);
-  return existsSync(file) && statSync(file).isFile() ? file : null;
 }
 
 async function peerRound(browser, peer, dtype) {

@@ -53,8 +53,7 @@ pub fn read(dir: &Path) -> Result<Option<KeptModel>> {
 /// Writes `encoder` and its [`KeptModel`] file into `dir` atomically, replacing what was there.
 /// `kept`'s `path` and `saved_at` are set here.
 pub fn write(dir: &Path, encoder: &SentenceEncoder, kept: KeptModel) -> Result<KeptModel> {
-    let saved_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let kept = KeptModel { path: dir.display().to_string(), saved_at, ..kept };
+    let kept = KeptModel { path: dir.display().to_string(), saved_at: unix_seconds(), ..kept };
     let json = serde_json::to_vec_pretty(&kept).map_err(|e| Error::Io(format!("cannot serialise {KEPT_FILE}: {e}")))?;
     iftcl::atomic::write_dir(dir, |tmp| {
         encoder.folder_contents().write_into(tmp)?;
@@ -75,6 +74,11 @@ pub fn forget(dir: &Path) -> Result<bool> {
     }
     std::fs::remove_dir_all(dir).map_err(|e| Error::Io(format!("cannot remove {}: {e}", dir.display())))?;
     Ok(true)
+}
+
+/// Seconds since 1970 (UTC), 0 on a clock set before it.
+pub fn unix_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `<data>/tuned-model`.
