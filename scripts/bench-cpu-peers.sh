@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `iftcl embed` beside what a CPU user picks instead (issue 32), in one run, alternating rounds:
+# `iftcl embed` (f32, and --dtype int8) beside what a CPU user picks instead (issue 32), in one run,
+# alternating rounds:
 # PyTorch sentence-transformers, ONNX Runtime fp32 (the graph with ORT's BERT fusions) and ONNX
 # Runtime dynamic int8 (per output channel), all on all-MiniLM-L6-v2, 2 threads each, the 3,000
 # STS-B dev sentences in batches of 64. Each contender is a fresh process per round: the whole
@@ -43,16 +44,17 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-9s %5s %8s %10s %9s\n' contender round wall_s startup_s encode_s
 for r in $(seq "$rounds"); do
-  for c in iftcl torch ort-fp32 ort-int8; do
-    if [ "$c" = iftcl ]; then
-      /usr/bin/time -f "%e" -o "$work/time" "$bin" embed --device cpu --input "$work/dev.txt" --output "$work/$c.jsonl" 2> "$work/err" \
+  for c in iftcl iftcl-int8 torch ort-fp32 ort-int8; do
+    if [ "${c#iftcl}" != "$c" ]; then
+      dtype=f32; [ "$c" = iftcl-int8 ] && dtype=int8
+      /usr/bin/time -f "%e" -o "$work/time" "$bin" embed --device cpu --dtype "$dtype" --input "$work/dev.txt" --output "$work/$c.jsonl" 2> "$work/err" \
         || { cat "$work/err" >&2; exit 1; }
       # Start-up + load: the same command with no input (process start, model load, exit).
       : > "$work/empty.txt"
-      /usr/bin/time -f "%e" -o "$work/startup" "$bin" embed --device cpu --input "$work/empty.txt" --output "$work/empty.jsonl" 2> "$work/err" \
+      /usr/bin/time -f "%e" -o "$work/startup" "$bin" embed --device cpu --dtype "$dtype" --input "$work/empty.txt" --output "$work/empty.jsonl" 2> "$work/err" \
         || { cat "$work/err" >&2; exit 1; }
       startup=$(cat "$work/startup")
-      "$bin" bench embed --device cpu --runs 3 --data "$data/sts" > "$work/bench" 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
+      "$bin" bench embed --device cpu --dtype "$dtype" --runs 3 --data "$data/sts" > "$work/bench" 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
       encode=$(awk '/sentences\/s/ {for (i = 1; i <= NF; i++) if ($(i + 1) == "sentences/s") print 3000 / $i}' "$work/bench")
     else
       /usr/bin/time -f "%e" -o "$work/time" "$py" scripts/peers/cpu_embed.py embed "$c" "$work/dev.txt" "$work/$c.npy" > "$work/out" 2> "$work/err" \
@@ -67,13 +69,13 @@ for r in $(seq "$rounds"); do
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" scripts/peers/cpu_embed.py score "$dev" "$work/torch.npy" \
-  "$work/iftcl.jsonl" "$work/torch.npy" "$work/ort-fp32.npy" "$work/ort-int8.npy" > "$work/quality"
+  "$work/iftcl.jsonl" "$work/iftcl-int8.jsonl" "$work/torch.npy" "$work/ort-fp32.npy" "$work/ort-int8.npy" > "$work/quality"
 "$py" - "$work/all" "$work/quality" <<'EOF'
 import json, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 quality = [json.loads(l) for l in open(sys.argv[2])]
-names = ["iftcl", "torch", "ort-fp32", "ort-int8"]
-label = {"iftcl": "`iftcl embed`", "torch": "PyTorch sentence-transformers",
+names = ["iftcl", "iftcl-int8", "torch", "ort-fp32", "ort-int8"]
+label = {"iftcl": "`iftcl embed`", "iftcl-int8": "`iftcl embed --dtype int8`", "torch": "PyTorch sentence-transformers",
          "ort-fp32": "ONNX Runtime fp32 (BERT-fused graph)", "ort-int8": "ONNX Runtime int8 (dynamic, per channel)"}
 med = {}
 for n in names:
@@ -90,5 +92,7 @@ print()
 w = {n: n_sent / med[n][0] for n in names}
 print(f"whole process, iftcl / ORT fp32: {w['iftcl'] / w['ort-fp32']:.2f}x; iftcl / ORT int8: {w['iftcl'] / w['ort-int8']:.2f}x; "
       f"iftcl / PyTorch: {w['iftcl'] / w['torch']:.2f}x")
+print(f"whole process, iftcl int8 / ORT int8: {w['iftcl-int8'] / w['ort-int8']:.2f}x; iftcl int8 / ORT fp32: {w['iftcl-int8'] / w['ort-fp32']:.2f}x; "
+      f"iftcl int8 / iftcl f32: {w['iftcl-int8'] / w['iftcl']:.2f}x")
 print(f"iftcl whole process / its encode-only: {med['iftcl'][2] / med['iftcl'][0]:.2f}")
 EOF

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::common::*;
 use iftcl::convert::convert;
-use iftcl::{Precision, SentenceEncoder};
+use iftcl::{Compute, Precision, SentenceEncoder};
 use iftcl::burn::tensor::Device;
 
 const FAMILIES: [&str; 4] = ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"];
@@ -65,16 +65,33 @@ fn every_family_converts_to_every_precision_and_embeds_close_to_f32() {
             let (lo, hi) = if p == Precision::Int8 { (0.25, 0.45) } else { (0.45, 0.51) };
             assert!((lo..=hi).contains(&ratio), "{family} {p}: {} of {f32_bytes} bytes", done.bytes_after);
 
+            // An int8 file computes in int8 on the CPU; every other precision in f32.
             let loaded = SentenceEncoder::load(&out, &cpu).unwrap_or_else(|e| panic!("{family} {p}: {e}"));
+            assert_eq!(loaded.compute(), if p == Precision::Int8 { Compute::Int8 } else { Compute::F32 }, "{family} {p}");
             let worst = worst_cosine(&loaded.embed(&refs).unwrap(), &reference);
-            eprintln!("{family} {p}: worst cosine to f32 {worst:.7} over {} sentences, {:.0} % of the bytes", refs.len(), 100.0 * ratio);
+            eprintln!("{family} {p}: worst cosine to f32 {worst:.7} over {} sentences, {:.0} % of the bytes ({} compute)", refs.len(), 100.0 * ratio, loaded.compute());
             assert!(worst >= bound(p), "{family} {p}: worst cosine {worst} < {}", bound(p));
+            // The same weights computed in f32 (dequantised), within the same bound.
+            let as_f32 = loaded.clone().with_compute(Compute::F32).unwrap();
+            assert_eq!(as_f32.compute(), Compute::F32);
+            let f32_vectors = as_f32.embed(&refs).unwrap();
+            let worst_f32 = worst_cosine(&f32_vectors, &reference);
+            assert!(worst_f32 >= bound(p), "{family} {p} in f32: worst cosine {worst_f32} < {}", bound(p));
+            if p == Precision::Int8 {
+                assert_ne!(f32_vectors, loaded.embed(&refs).unwrap(), "{family}: int8 compute changed nothing");
+                // `--dtype int8` on the f32 folder: its dense layers quantized on load (its word
+                // embeddings stay f32, unlike the int8 file's), within the same bound.
+                let quantized = f32_model.clone().with_compute(Compute::Int8).unwrap();
+                assert_eq!(quantized.compute(), Compute::Int8);
+                let worst_q = worst_cosine(&quantized.embed(&refs).unwrap(), &reference);
+                assert!(worst_q >= bound(p) && worst_q < 1.0 - 1e-9, "{family}: int8 compute of the f32 folder: worst cosine {worst_q}");
+            }
 
             // Back to f32: the values the converted file holds, exactly.
             let back = t.0.join(format!("{family}-{p}-f32"));
             convert(&out, &back, Precision::F32, false).unwrap();
             let again = SentenceEncoder::load(&back, &cpu).unwrap().embed(&refs).unwrap();
-            assert_eq!(again, loaded.embed(&refs).unwrap(), "{family} {p} -> f32 changed the values");
+            assert_eq!(again, f32_vectors, "{family} {p} -> f32 changed the values");
         }
     }
 }
@@ -229,4 +246,23 @@ fn cli_convert_writes_an_f16_minilm_and_refuses_an_output_over_its_model() {
         assert!(stderr(&o).contains("holds no model (no config.json), so it is not replaced"), "{}", stderr(&o));
         assert_eq!(std::fs::read_to_string(user.join("notes.txt")).unwrap(), "mine");
     }
+}
+
+/// all-MiniLM-L6-v2 computing in int8 (`--dtype int8`): within ONNX Runtime's dynamic int8 of
+/// the same model (worst cosine 0.9706 to PyTorch on the STS-B dev sentences), on the 24 golden
+/// sentences; the f32 path unchanged beside it (the same vectors as before the switch).
+#[test]
+fn minilm_in_int8_compute_stays_close_to_pytorch_and_f32_is_untouched() {
+    let g = golden();
+    let sentences = golden_sentences(g);
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let f32_model = SentenceEncoder::load(&model_dir(), &Device::flex()).unwrap();
+    let before = f32_model.embed(&refs).unwrap();
+    let int8 = f32_model.clone().with_compute(Compute::Int8).unwrap();
+    let vectors = int8.embed(&refs).unwrap();
+    let worst = worst_cosine(&vectors, &golden_embeddings(g));
+    eprintln!("all-MiniLM-L6-v2 int8 compute: worst cosine to PyTorch's f32 {worst:.5} over {} sentences", refs.len());
+    assert!((0.98..1.0 - 1e-7).contains(&worst), "worst cosine {worst}");
+    let back = int8.with_compute(Compute::F32).unwrap();
+    assert_eq!(back.embed(&refs).unwrap(), before, "f32 compute after int8 is the f32 path");
 }

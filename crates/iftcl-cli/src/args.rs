@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use iftcl::SentenceEncoder;
+use iftcl::{Compute, SentenceEncoder};
 use iftcl::device::{self, DeviceSpec};
 use iftcl::eval;
 use iftcl::hub::HubOptions;
@@ -37,6 +37,11 @@ pub struct ModelArgs {
     /// one; `--prompt-name none` uses no prompt at all.
     #[arg(long, value_name = "NAME")]
     pub prompt_name: Option<String>,
+    /// What the dense layers compute in: f32, or int8 (CPU only: weights per output channel,
+    /// activations per row; docs/models.md, "int8 compute"). Default: int8 for an int8 model
+    /// file (`iftcl convert --dtype int8`) on the CPU, f32 otherwise.
+    #[arg(long, value_name = "f32|int8")]
+    pub dtype: Option<Compute>,
 }
 
 impl ModelArgs {
@@ -60,6 +65,10 @@ impl ModelArgs {
         if let Some(prompt) = encoder.prompt() {
             tracing::info!("prompt before every input: {prompt:?}");
         }
+        if let Some(compute) = self.dtype {
+            encoder = encoder.with_compute(compute)?;
+        }
+        tracing::info!("computing in {}", encoder.compute());
         Ok((encoder, selected.description))
     }
 }

@@ -10,7 +10,8 @@ use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_byt
 use crate::model::precision::Precision;
 use crate::model::st_modules::{HeadModule, ModuleSpec};
 use crate::model::weights::WeightSource;
-use crate::model::{BertModel, Head, encode};
+use crate::compute::Compute;
+use crate::model::{BertModel, Head, Int8Layers, OpPath, encode_int8};
 use crate::tokenize::TextTokenizer;
 
 /// Default batch size for inference.
@@ -102,11 +103,13 @@ impl PreparedEncoder {
 
     /// The encoder, with the weights of `model.safetensors` (`weights`, in any precision of
     /// [`Precision`]) put on `device`: each tensor goes from these bytes into its device
-    /// buffer in one pass.
+    /// buffer in one pass. An int8 file on the CPU backend computes in int8 natively
+    /// ([`SentenceEncoder::with_compute`] says otherwise), elsewhere (GPUs, wasm) in f32.
     pub fn load(self, weights: &[u8], device: &Device) -> Result<SentenceEncoder> {
         let config_path = self.origin.join("config.json");
         let mut source = WeightSource::from_bytes(weights, &self.origin.join("model.safetensors"), device)?;
         source.check_fits(&self.config, &config_path)?;
+        let int8_file = source.holds_int8();
         let mut model = BertModel::init(&self.config, device);
         model.visit_params(&self.config, &mut source)?;
         let mut modules = Vec::with_capacity(self.modules.len());
@@ -116,7 +119,12 @@ impl PreparedEncoder {
             width = spec.out_width(width);
         }
         let head = Head { pooling: self.pooling, modules, normalize: self.normalize };
-        Ok(SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device))
+        let encoder = SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device);
+        // Not in the browser yet: its int8 products have no wasm SIMD path.
+        match int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(not(target_family = "wasm")) {
+            true => encoder.with_compute(Compute::Int8),
+            false => Ok(encoder),
+        }
     }
 }
 
@@ -139,6 +147,8 @@ pub struct SentenceEncoder {
     prompt: Option<String>,
     device: Device,
     batch_size: usize,
+    /// The dense layers in int8 when the encoder computes in int8 ([`crate::compute`]).
+    pub(crate) int8: Option<std::sync::Arc<Int8Layers>>,
 }
 
 impl SentenceEncoder {
@@ -157,7 +167,7 @@ impl SentenceEncoder {
     /// folder's default prompt, if it names one, is selected.
     pub fn from_parts(config: BertConfig, model: BertModel, tokenizer: TextTokenizer, head: Head, extras: FolderExtras, device: &Device) -> Self {
         let prompt = extras.default_prompt_name().and_then(|name| extras.prompt(name)).map(str::to_string);
-        SentenceEncoder { config, model, tokenizer, head, extras, prompt, device: device.clone(), batch_size: DEFAULT_BATCH_SIZE }
+        SentenceEncoder { config, model, tokenizer, head, extras, prompt, device: device.clone(), batch_size: DEFAULT_BATCH_SIZE, int8: None }
     }
 
     /// Selects the prompt `name` of the folder's `config_sentence_transformers.json` (e5's
@@ -312,7 +322,7 @@ impl SentenceEncoder {
     /// The embeddings `[batch, dim]` of the inputs at `chunk`.
     fn batch_embeddings(&self, ids: &[Vec<u32>], chunk: &[usize], model: &BertModel) -> Tensor<2> {
         let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-        encode(model, &self.head, &batch, &self.device)
+        encode_int8(model, self.int8.as_deref(), &self.head, &batch, &self.device)
     }
 
     /// Puts each batch's rows back at their inputs' positions. A value that is not finite (a

@@ -32,6 +32,7 @@
 pub mod atomic;
 pub mod bench;
 pub mod compare;
+pub mod compute;
 pub mod convert;
 pub mod device;
 pub mod diagnose;
@@ -56,6 +57,7 @@ pub mod tokenize;
 pub mod train;
 
 pub use burn;
+pub use compute::Compute;
 pub use device::{DeviceSpec, SelectedDevice};
 pub use encoder::{PreparedEncoder, SentenceEncoder};
 pub use error::{Error, Result};

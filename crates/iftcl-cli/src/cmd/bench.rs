@@ -69,6 +69,11 @@ pub struct BenchEmbedArgs {
     /// Timed runs per device (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// What the dense layers compute in, comma-separated (f32, int8: each measured on every
+    /// device that runs it). Default: what the model file computes in (int8 for an int8 file
+    /// on the CPU).
+    #[arg(long, value_delimiter = ',', value_name = "f32|int8")]
+    dtype: Vec<iftcl::Compute>,
     /// STS data folder (default: $IFTCL_DATA_DIR/sts or ../shared/data/sts).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -188,17 +193,21 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
         bail!("--runs must be at least 1");
     }
     let mut results = Vec::new();
+    let dtypes: Vec<Option<iftcl::Compute>> = if args.dtype.is_empty() { vec![None] } else { args.dtype.iter().copied().map(Some).collect() };
     for d in &args.device {
-        let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size, revision: None, normalize: false, prompt_name: None };
+      for &dtype in &dtypes {
+        let model = ModelArgs { model: args.model.clone(), device: d.clone(), batch_size: args.batch_size, revision: None, normalize: false, prompt_name: None, dtype };
         let (encoder, description) = model.load()?;
+        let description = format!("{description}, {}", encoder.compute());
         let r = iftcl::bench::bench_embed(&encoder, &sentences, args.runs, &description)?;
         outln!(out,
             "{:<50} {:>8.1} sentences/s  (median of {} runs, {} sentences, {} tokens, batch {})  ratio to reference {:.0}/s: {:.2}x",
             r.device, r.sentences_per_s, r.runs_s.len(), r.sentences, r.tokens, args.batch_size, args.reference,
             r.sentences_per_s / args.reference
         )?;
-        results.push(serde_json::json!({ "result": r, "reference_sentences_per_s": args.reference,
+        results.push(serde_json::json!({ "result": r, "compute": encoder.compute().name(), "reference_sentences_per_s": args.reference,
             "ratio": r.sentences_per_s / args.reference }));
+      }
     }
     if let Some(path) = args.json {
         iftcl::atomic::write_file(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;

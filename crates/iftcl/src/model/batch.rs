@@ -5,6 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::BertModel;
 use super::Head;
+use super::int8_layers::Int8Layers;
 
 /// A batch of token-id lists padded to its longest: what [`BertModel::forward`] takes.
 #[derive(Debug, Clone)]
@@ -47,9 +48,14 @@ pub fn pad_batch(batch: &[&[u32]], pad_id: u32, device: &Device) -> PaddedBatch 
 /// CLI, the evaluator and the trainer share (dropout acts when `model` is training on an
 /// autodiff device).
 pub fn encode(model: &BertModel, head: &Head, batch: &[&[u32]], device: &Device) -> Tensor<2> {
+    encode_int8(model, None, head, batch, device)
+}
+
+/// [`encode`] with the int8 dense layers of `int8` on the CPU backend's inference path.
+pub fn encode_int8(model: &BertModel, int8: Option<&Int8Layers>, head: &Head, batch: &[&[u32]], device: &Device) -> Tensor<2> {
     let padded = pad_batch(batch, 0, device);
     let mask = padded.mask.clone();
-    let hidden = model.forward(&padded);
+    let hidden = model.forward_int8(&padded, int8);
     head.apply(hidden, mask)
 }
 

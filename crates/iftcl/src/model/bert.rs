@@ -14,6 +14,7 @@ use burn::tensor::Device;
 use super::activation::activation_with;
 use super::batch::PaddedBatch;
 use super::dropout::dropout;
+use super::int8_layers::{self, Int8Layer, Int8Layers};
 use super::layer_norm::layer_norm;
 use super::op_path::OpPath;
 use super::relative_position::position_bias;
@@ -152,12 +153,24 @@ impl BertModel {
     /// padding positions are zeros (packed rows, see the `rows` module), elsewhere they are
     /// computed like any token's. Pooling masks them out either way.
     pub fn forward(&self, batch: &PaddedBatch) -> Tensor<3> {
-        let pack = OpPath::for_device(&batch.ids.device()).packs();
-        self.forward_rows(batch, pack)
+        self.forward_int8(batch, None)
     }
 
-    /// [`Self::forward`], computing only the real tokens' rows when `pack`.
-    pub(crate) fn forward_rows(&self, batch: &PaddedBatch, pack: bool) -> Tensor<3> {
+    /// [`Self::forward`] with the dense layers of `int8` (built from this model's weights) on
+    /// the CPU backend's inference path; elsewhere `int8` is not used.
+    pub fn forward_int8(&self, batch: &PaddedBatch, int8: Option<&Int8Layers>) -> Tensor<3> {
+        let path = OpPath::for_device(&batch.ids.device());
+        self.forward_rows(batch, path.packs(), int8.filter(|_| path == OpPath::Host))
+    }
+
+    /// Each layer's dense layers: query, key, value, attention output, feed-forward in and out.
+    pub(crate) fn dense_layers(&self) -> impl Iterator<Item = [&Linear; 6]> {
+        self.layers.iter().map(|l| [&l.query, &l.key, &l.value, &l.attn_out, &l.ffn_in, &l.ffn_out])
+    }
+
+    /// [`Self::forward`], computing only the real tokens' rows when `pack`, with the int8
+    /// dense layers of `int8` when given.
+    pub(crate) fn forward_rows(&self, batch: &PaddedBatch, pack: bool, int8: Option<&Int8Layers>) -> Tensor<3> {
         let [n, len] = batch.dims();
         let e = &self.embeddings;
         // Positions are offset..offset + len and every token type is 0 for single sentences:
@@ -187,8 +200,8 @@ impl BertModel {
             let heads = self.layers.first().map_or(1, |l| l.heads);
             batch.mask.clone().equal_elem(0.0).reshape([n, 1, 1, len]).expand([n, heads, len, len])
         });
-        for layer in &self.layers {
-            x = layer.forward(x, bias.clone(), padding.as_ref(), &rows, path);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x, bias.clone(), padding.as_ref(), &rows, path, int8.map(|q| &q.layers[i]));
         }
         rows.unpack(x).reshape([n, len, hidden])
     }
@@ -197,7 +210,8 @@ impl BertModel {
 impl BertLayer {
     /// `x`: the rows `rows` keeps of `[b·l, h]`; `bias`: `[b, 1, 1, l]`, or `[b, heads, l, l]`
     /// with a relative position bias.
-    fn forward(&self, x: Tensor<2>, bias: Tensor<4>, padding: Option<&Tensor<4, Bool>>, rows: &Rows, path: OpPath) -> Tensor<2> {
+    /// `int8`: this layer's dense layers in int8 (CPU inference only).
+    fn forward(&self, x: Tensor<2>, bias: Tensor<4>, padding: Option<&Tensor<4, Bool>>, rows: &Rows, path: OpPath, int8: Option<&Int8Layer>) -> Tensor<2> {
         let [b, _, _, l] = bias.dims();
         let h = x.dims()[1];
         let dh = h / self.heads;
@@ -205,9 +219,18 @@ impl BertLayer {
         // multiple of 32 as a batched matmul, which on the CPU backend packs the weight again
         // for every sentence (with it, a CPU training step took about a quarter more CPU time).
         let split = |t: Tensor<2>| rows.unpack(t).reshape([b, l, self.heads, dh]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
+        let (q, k, v) = match int8 {
+            Some(q8) => {
+                let qkv = int8_layers::apply(&q8.qkv, x.clone());
+                let r = qkv.dims()[0];
+                (split(qkv.clone().slice([0..r, 0..h])), split(qkv.clone().slice([0..r, h..2 * h])), split(qkv.slice([0..r, 2 * h..3 * h])))
+            }
+            None => (split(self.query.forward(x.clone())), split(self.key.forward(x.clone())), split(self.value.forward(x.clone()))),
+        };
+        let dense = |layer: &Linear, q8: Option<&super::int8_matmul::Int8Matrix>, x: Tensor<2>| match q8 {
+            Some(m) => int8_layers::apply(m, x),
+            None => layer.forward(x),
+        };
         let heads_out = match padding {
             // softmax(QKᵀ/√dh, padding masked)·V in one op: on the wgpu backend autotune picks a
             // flash-attention kernel where one runs, else the same separate ops as below.
@@ -218,11 +241,11 @@ impl BertLayer {
             }
         };
         let ctx = rows.pack(heads_out.swap_dims(1, 2).reshape([b * l, h]));
-        let attn = dropout(&self.hidden_dropout, self.attn_out.forward(ctx), path);
+        let attn = dropout(&self.hidden_dropout, dense(&self.attn_out, int8.map(|q| &q.attn_out), ctx), path);
         let x = layer_norm(&self.attn_norm, self.norm_eps, attn + x, path);
-        let inner = self.ffn_in.forward(x.clone());
+        let inner = dense(&self.ffn_in, int8.map(|q| &q.ffn_in), x.clone());
         let inner = activation_with(inner, self.act, path);
-        let out = dropout(&self.hidden_dropout, self.ffn_out.forward(inner), path);
+        let out = dropout(&self.hidden_dropout, dense(&self.ffn_out, int8.map(|q| &q.ffn_out), inner), path);
         layer_norm(&self.ffn_norm, self.norm_eps, out + x, path)
     }
 }
@@ -262,8 +285,8 @@ mod tests {
         let device = Device::flex();
         let model = BertModel::init(&tiny_config(), &device);
         let b = batch(&device);
-        let packed = vals(model.forward_rows(&b, true));
-        let full = vals(model.forward_rows(&b, false));
+        let packed = vals(model.forward_rows(&b, true, None));
+        let full = vals(model.forward_rows(&b, false, None));
         // `forward` packs on the CPU.
         assert_eq!(vals(model.forward(&b)), packed);
         let m = vals(b.mask);
@@ -287,7 +310,7 @@ mod tests {
         let grads = |pack: bool| {
             let model = start.clone().train().fork(&device).set_require_grad(true).train();
             let b = batch(&device);
-            let pooled = pool(model.forward_rows(&b, pack), b.mask.clone(), PoolingMode::Mean);
+            let pooled = pool(model.forward_rows(&b, pack, None), b.mask.clone(), PoolingMode::Mean);
             let weights = Tensor::<2>::from_data(TensorData::new((0..48).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), [3, 16]), &device);
             let grads = GradientsParams::from_grads((pooled * weights).sum().backward(), &model);
             let l = &model.layers[0];

@@ -177,6 +177,11 @@ impl<'a> WeightSource<'a> {
         Ok(WeightSource { path: path.to_path_buf(), tensors, device: device.clone() })
     }
 
+    /// Whether the file holds int8 matrices.
+    pub(crate) fn holds_int8(&self) -> bool {
+        self.tensors.values().any(|t| matches!(t, Stored::Int8 { .. }))
+    }
+
     /// Refuses a `config.json` (at `config_path`) whose shapes need more values than the file
     /// holds, before a model of that shape is built: each tensor's shape is compared on load, but
     /// a hostile `num_hidden_layers` would allocate its layers first.

@@ -1,0 +1,64 @@
+//! [`Int8Layers`]: an encoder's dense layers in int8 for CPU inference (`iftcl embed --dtype
+//! int8`, or any int8 model file on the CPU backend).
+//!
+//! Each layer's query, key and value projections become one matrix (one quantization of the
+//! input, one product), its attention output and both feed-forward matrices one each; each
+//! quantized per output channel from the loaded weights ([`super::int8::quantize_rows`], which
+//! gives back exactly the values of an int8 file: its dequantised rows quantize to themselves).
+//! Embeddings, LayerNorms, attention, GELU and pooling stay f32.
+
+use burn::nn::Linear;
+use burn::tensor::{Tensor, TensorData};
+
+use super::bert::BertModel;
+use super::int8_matmul::Int8Matrix;
+
+/// The int8 dense layers of one encoder, built from its weights.
+#[derive(Debug)]
+pub struct Int8Layers {
+    pub(crate) layers: Vec<Int8Layer>,
+}
+
+/// One encoder layer's dense layers.
+#[derive(Debug)]
+pub(crate) struct Int8Layer {
+    /// Query, key and value stacked: `3·hidden` outputs.
+    pub(crate) qkv: Int8Matrix,
+    pub(crate) attn_out: Int8Matrix,
+    pub(crate) ffn_in: Int8Matrix,
+    pub(crate) ffn_out: Int8Matrix,
+}
+
+impl Int8Layers {
+    /// Quantizes the dense layers of `model` (whose weights are on the CPU backend).
+    pub fn new(model: &BertModel) -> Self {
+        let layers = model
+            .dense_layers()
+            .map(|[q, k, v, o, i, f]| Int8Layer { qkv: Int8Matrix::stack(&[matrix(q), matrix(k), matrix(v)]), attn_out: matrix(o), ffn_in: matrix(i), ffn_out: matrix(f) })
+            .collect();
+        Int8Layers { layers }
+    }
+}
+
+/// `layer`'s weight (burn keeps it `[inputs, outputs]`) in int8, `[outputs, inputs]`.
+fn matrix(layer: &Linear) -> Int8Matrix {
+    let [inputs, outputs] = layer.weight.dims();
+    let w = host(layer.weight.val());
+    let mut rows = vec![0f32; w.len()];
+    for (i, row) in w.chunks_exact(outputs).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            rows[o * inputs + i] = v;
+        }
+    }
+    Int8Matrix::quantize(&rows, inputs, layer.bias.as_ref().map_or(Vec::new(), |b| host(b.val())))
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.try_into_vec_as::<f32>().expect("reading a CPU tensor cannot fail")
+}
+
+/// `x·Wᵀ + b` for the rows of `x` (`[rows, inputs]`, on the CPU backend).
+pub(crate) fn apply(m: &Int8Matrix, x: Tensor<2>) -> Tensor<2> {
+    let (rows, device) = (x.dims()[0], x.device());
+    Tensor::from_data(TensorData::new(m.apply(&host(x)), [rows, m.outputs()]), &device)
+}
