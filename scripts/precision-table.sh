@@ -58,10 +58,10 @@ for model in "${models[@]}"; do
     for set in golden stsb-dev reference; do
       input="$work/$set.jsonl"
       [ "$set" = reference ] && input="$work/$name-reference.jsonl"
-      "$iftcl" embed --device cpu --jsonl --model "$dir" --input "$input" --output "$work/$name-$p-$set.jsonl"
+      "$iftcl" embed --device cpu --dtype f32 --jsonl --model "$dir" --input "$input" --output "$work/$name-$p-$set.jsonl"
     done
     echo "$name $p: eval" >&2
-    "$iftcl" eval --device cpu --model "$dir" --data "$data/sts" --dev --json "$out/$name-$p-eval.json" > /dev/null
+    "$iftcl" eval --device cpu --dtype f32 --model "$dir" --data "$data/sts" --dev --json "$out/$name-$p-eval.json" > /dev/null
   done
   cp "$work/$name-reference.jsonl" "$out/$name-reference-sentences.jsonl"
   python3 - "$work" "$out" "$name" "$reference" <<'EOF'
