@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::encoder::SentenceEncoder;
 use crate::error::{Error, Result};
-use crate::model::{Int8Layers, OpPath};
+use crate::model::OpPath;
 
 /// What an encoder's dense layers compute in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -60,7 +60,7 @@ impl SentenceEncoder {
     pub fn with_compute(mut self, compute: Compute) -> Result<Self> {
         self.int8 = match compute {
             Compute::F32 => None,
-            Compute::Int8 if OpPath::for_device(self.device()) == OpPath::Host => Some(Arc::new(Int8Layers::new(&self.model))),
+            Compute::Int8 if OpPath::for_device(self.device()) == OpPath::Host => Some(Arc::new(self.model.int8_layers())),
             Compute::Int8 => return Err(Error::InvalidArgument("int8 compute runs on the CPU backend only (--device cpu); GPUs compute in f32".into())),
         };
         Ok(self)

@@ -10,7 +10,6 @@ use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_byt
 use crate::model::precision::Precision;
 use crate::model::st_modules::{HeadModule, ModuleSpec};
 use crate::model::weights::WeightSource;
-use crate::compute::Compute;
 use crate::model::{BertModel, Head, Int8Layers, OpPath, encode_int8};
 use crate::tokenize::TextTokenizer;
 
@@ -121,10 +120,11 @@ impl PreparedEncoder {
         let head = Head { pooling: self.pooling, modules, normalize: self.normalize };
         let encoder = SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device);
         // Not in the browser yet: its int8 products have no wasm SIMD path.
-        match int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(not(target_family = "wasm")) {
-            true => encoder.with_compute(Compute::Int8),
-            false => Ok(encoder),
+        let mut encoder = encoder;
+        if int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(not(target_family = "wasm")) {
+            encoder.int8 = Some(std::sync::Arc::new(encoder.model.int8_layers()));
         }
+        Ok(encoder)
     }
 }
 

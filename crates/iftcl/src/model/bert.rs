@@ -163,9 +163,10 @@ impl BertModel {
         self.forward_rows(batch, path.packs(), int8.filter(|_| path == OpPath::Host))
     }
 
-    /// Each layer's dense layers: query, key, value, attention output, feed-forward in and out.
-    pub(crate) fn dense_layers(&self) -> impl Iterator<Item = [&Linear; 6]> {
-        self.layers.iter().map(|l| [&l.query, &l.key, &l.value, &l.attn_out, &l.ffn_in, &l.ffn_out])
+    /// The dense layers of every layer in int8, quantized from the current weights (on the
+    /// CPU backend): what [`Self::forward_int8`] takes.
+    pub fn int8_layers(&self) -> Int8Layers {
+        Int8Layers::from_dense(self.layers.iter().map(|l| [&l.query, &l.key, &l.value, &l.attn_out, &l.ffn_in, &l.ffn_out]))
     }
 
     /// [`Self::forward`], computing only the real tokens' rows when `pack`, with the int8

@@ -10,7 +10,6 @@
 use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
-use super::bert::BertModel;
 use super::int8_matmul::Int8Matrix;
 
 /// The int8 dense layers of one encoder, built from its weights.
@@ -30,10 +29,10 @@ pub(crate) struct Int8Layer {
 }
 
 impl Int8Layers {
-    /// Quantizes the dense layers of `model` (whose weights are on the CPU backend).
-    pub fn new(model: &BertModel) -> Self {
-        let layers = model
-            .dense_layers()
+    /// Quantizes each layer's dense layers (query, key, value, attention output, feed-forward
+    /// in and out; weights on the CPU backend): `BertModel::int8_layers`.
+    pub fn from_dense<'a>(layers: impl Iterator<Item = [&'a Linear; 6]>) -> Self {
+        let layers = layers
             .map(|[q, k, v, o, i, f]| Int8Layer { qkv: Int8Matrix::stack(&[matrix(q), matrix(k), matrix(v)]), attn_out: matrix(o), ffn_in: matrix(i), ffn_out: matrix(f) })
             .collect();
         Int8Layers { layers }
