@@ -231,6 +231,25 @@ test("f16, bf16 and int8 files load and embed close to f32, in every family", as
   }
 });
 
+test("an int8 file computes in int8 in wasm, as the native build does", async () => {
+  const dir = convertedModel("int8");
+  const enc = await Encoder.load(modelFiles(dir), { device: "cpu" });
+  assert.equal(enc.compute, "int8");
+  const got = await enc.embed(golden.sentences);
+  enc.free();
+  const worst = worstCosine(got, golden.embeddings);
+  console.log(`wasm (cpu) all-MiniLM-L6-v2 int8 compute vs PyTorch f32: worst cosine ${worst.toFixed(6)}`);
+  assert.ok(worst >= 0.98, `worst cosine ${worst}`);
+  // The integer sums are exact on every kernel (wasm SIMD here, VNNI/AVX natively): what
+  // differs is the f32 around them (attention, norms), to float rounding.
+  const out = execFileSync(iftclBin(), ["embed", "--model", dir, "--device", "cpu"], { input: golden.sentences.join("\n") + "\n" }).toString();
+  const native = out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(native.length, golden.sentences.length);
+  const d = Math.max(...native.map((v, i) => maxAbsDiff(v, got[i])));
+  console.log(`native iftcl int8 compute vs wasm: max abs difference ${d.toExponential(2)}`);
+  assert.ok(d <= 1e-4, `native int8 compute vs wasm: max abs difference ${d}`);
+});
+
 test("the f16 model, the browser's default download, matches PyTorch; its weights export in f16 unchanged", async () => {
   const dir = convertedModel("f16");
   const files = modelFiles(dir);

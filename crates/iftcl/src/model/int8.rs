@@ -32,15 +32,21 @@ pub struct QuantizedRows {
     pub scales: Vec<f32>,
 }
 
+/// The scale of a row whose largest magnitude is `max`: `max / 127`, or 1 where that is 0 or
+/// not finite (so that the row's values quantize to 0).
+#[inline(always)]
+pub fn row_scale(max: f32) -> f32 {
+    let s = max / 127.0;
+    if s > 0.0 && s.is_finite() { s } else { 1.0 }
+}
+
 /// Quantizes the row-major matrix `w` (`cols` values per row) per row.
 pub fn quantize_rows(w: &[f32], cols: usize) -> QuantizedRows {
     let cols = cols.max(1);
     let mut values = Vec::with_capacity(w.len());
     let mut scales = Vec::with_capacity(w.len() / cols);
     for row in w.chunks(cols) {
-        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let s = max / 127.0;
-        let s = if s > 0.0 && s.is_finite() { s } else { 1.0 };
+        let s = row_scale(row.iter().fold(0f32, |m, x| m.max(x.abs())));
         values.extend(row.iter().map(|x| (x / s).round_ties_even().clamp(-127.0, 127.0) as i8));
         scales.push(s);
     }

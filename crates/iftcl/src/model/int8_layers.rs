@@ -10,6 +10,7 @@
 use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
+use super::int8::{QuantizedRows, quantize_rows};
 use super::int8_matmul::Int8Matrix;
 
 /// The int8 dense layers of one encoder, built from its weights.
@@ -33,14 +34,26 @@ impl Int8Layers {
     /// in and out; weights on the CPU backend): `BertModel::int8_layers`.
     pub fn from_dense<'a>(layers: impl Iterator<Item = [&'a Linear; 6]>) -> Self {
         let layers = layers
-            .map(|[q, k, v, o, i, f]| Int8Layer { qkv: Int8Matrix::stack(&[matrix(q), matrix(k), matrix(v)]), attn_out: matrix(o), ffn_in: matrix(i), ffn_out: matrix(f) })
+            .map(|[q, k, v, o, i, f]| {
+                let inputs = q.weight.dims()[0];
+                let one = |layer| {
+                    let (rows, inputs, bias) = quantized(layer);
+                    Int8Matrix::new(&rows, inputs, bias)
+                };
+                let qkv = [q, k, v].map(|layer| {
+                    let (rows, _, bias) = quantized(layer);
+                    (rows, bias)
+                });
+                Int8Layer { qkv: Int8Matrix::stacked(&qkv, inputs), attn_out: one(o), ffn_in: one(i), ffn_out: one(f) }
+            })
             .collect();
         Int8Layers { layers }
     }
 }
 
-/// `layer`'s weight (burn keeps it `[inputs, outputs]`) in int8, `[outputs, inputs]`.
-fn matrix(layer: &Linear) -> Int8Matrix {
+/// `layer`'s weight (burn keeps it `[inputs, outputs]`) in int8, `[outputs, inputs]`, its
+/// inputs and its bias (empty for none).
+fn quantized(layer: &Linear) -> (QuantizedRows, usize, Vec<f32>) {
     let [inputs, outputs] = layer.weight.dims();
     let w = host(layer.weight.val());
     let mut rows = vec![0f32; w.len()];
@@ -49,7 +62,7 @@ fn matrix(layer: &Linear) -> Int8Matrix {
             rows[o * inputs + i] = v;
         }
     }
-    Int8Matrix::quantize(&rows, inputs, layer.bias.as_ref().map_or(Vec::new(), |b| host(b.val())))
+    (quantize_rows(&rows, inputs), inputs, layer.bias.as_ref().map_or(Vec::new(), |b| host(b.val())))
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {

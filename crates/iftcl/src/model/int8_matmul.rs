@@ -2,65 +2,102 @@
 //! channel, the layout of [`super::int8`]) and each row of `x` quantized on the fly, its
 //! products summed exactly in i32 and scaled back to f32.
 //!
-//! Both operands are held as i16 (values in −127..=127) so that one instruction multiplies
-//! pairs and adds each pair into an i32 lane: AVX-512BW's `vpmaddwd` (32 products per
-//! instruction), AVX2's (16), a scalar loop elsewhere (wasm SIMD's `i32x4.dot_i16x8` is the
-//! next path to add; until then the browser computes int8 files in f32). The
-//! sums are exact integers (at most 127²·cols, far inside i32), so every path gives the same
-//! bits: a test pins the vector paths to the scalar one. Only the final scaling rounds.
+//! Kernels, the fastest the CPU runs chosen when the matrix is packed:
+//! - AVX-512 VNNI ([`super::int8_vnni`]): `vpdpbusd` multiplies 64 pairs of bytes and adds
+//!   them, four at a time, into 16 i32 lanes, in one instruction. It multiplies unsigned bytes
+//!   by signed ones, so the activations are shifted by +128 (to 1..=255) and each output's sum
+//!   has `128·Σ W[o]` taken off again: exact.
+//! - AVX-512BW and AVX2: both operands widened to i16, `vpmaddwd` multiplies pairs and adds
+//!   each pair into an i32 lane (32 products per instruction on 512 bits, 16 on 256), then an
+//!   add.
+//! - A scalar loop elsewhere (wasm SIMD's `i32x4.dot_i16x8` is the next path to add; until then
+//!   the browser computes int8 files in f32).
 //!
-//! Layout: `W` is packed once, at load, in panels of 32 outputs; within a panel, for each pair
-//! of inputs, the 32 outputs' two values side by side (64 i16, two 512-bit vectors). Each row of
-//! `x` is packed per call as i32 words holding two i16, so that one broadcast word times a
-//! panel's vector gives 16 outputs' pair products at once: no horizontal sums, and every
-//! accumulator is 16 outputs of one row. A step keeps 8 rows × 32 outputs in 16 registers
-//! (AVX-512), 2 × 32 (AVX2). Rows are padded with zeros to a multiple of 8,
-//! inputs to a multiple of 2 and outputs to a multiple of 32.
+//! The sums are exact integers (at most 255·127·inputs, far inside i32), so every kernel gives
+//! the same bits: a test pins each to the scalar one. Only the final scaling rounds.
+//!
+//! Layout: `W` is packed once, at load, in panels of 32 outputs; within a panel, for each group
+//! of inputs (2 for the i16 kernels, 4 for VNNI), the 32 outputs' values side by side (two
+//! 512-bit vectors). Each row of `x` is packed per call as i32 words holding one group, so that
+//! one broadcast word times a panel's vector gives 16 outputs' group products at once: no
+//! horizontal sums, and every accumulator is 16 outputs of one row. A step keeps 8 rows × 32
+//! outputs in 16 registers (AVX-512), 2 × 32 (AVX2). Rows are padded with zeros to a multiple of
+//! 8, inputs to a multiple of the group and outputs to a multiple of 32.
 //!
 //! Quality: per-row scales on both sides. all-MiniLM-L6-v2's figures are in docs/models.md
 //! ("Precisions": `int8` compute).
 
-use super::int8::{QuantizedRows, quantize_rows};
+use super::int8::{QuantizedRows, quantize_rows, row_scale};
 
 /// Outputs per panel of the packed `W`.
 const PANEL: usize = 32;
 /// Rows of `x` are padded to a multiple of this (the AVX-512 step's rows).
 const ROWS: usize = 8;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(PANEL == super::int8_vnni::PANEL && ROWS % super::int8_vnni::ROWS == 0, "the VNNI kernel reads this packing");
 
-/// A dense layer's weight matrix `[outputs, inputs]` in int8, widened and packed for the
-/// products, with its per-row scales and its bias.
+/// A dense layer's weight matrix `[outputs, inputs]` in int8, packed for the products of one
+/// kernel, with its per-row scales and its bias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int8Matrix {
     outputs: usize,
     inputs: usize,
-    /// Pairs of inputs: `inputs` rounded up to even, halved.
-    pairs: usize,
-    /// Panels of [`PANEL`] outputs, each `pairs` × `PANEL` × 2 values (zeros past the end).
-    packed: Vec<i16>,
-    /// The quantized values as given, `[outputs, inputs]` (kept for [`Self::stack`]).
-    values: Vec<i8>,
+    /// Words per row of `x`: `inputs` in groups of the kernel's width, rounded up.
+    words: usize,
+    packed: Packed,
+    /// Per output, what the activations' shift adds to its sum (VNNI: `128·Σ W[o]`; else 0).
+    shift: Vec<i32>,
     scales: Vec<f32>,
     bias: Vec<f32>,
 }
 
+/// The packed `W` (panels of [`PANEL`] outputs, zeros past the end), for the kernel that reads it.
+#[derive(Debug, Clone, PartialEq)]
+enum Packed {
+    /// Pairs of inputs as i16.
+    Scalar(Vec<i16>),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(Vec<i16>),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Vec<i16>),
+    /// Groups of four inputs as i8.
+    #[cfg(target_arch = "x86_64")]
+    Vnni(Vec<i8>),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128(Vec<i16>),
+}
+
 impl Int8Matrix {
     /// The matrix `q` (`[outputs, inputs]`, row-major, one scale per row) with `bias`
-    /// (`outputs` values, or empty for none).
+    /// (`outputs` values, or empty for none), packed for the fastest kernel this CPU runs.
     pub fn new(q: &QuantizedRows, inputs: usize, bias: Vec<f32>) -> Self {
+        Self::for_kernel(q, inputs, bias, Kernel::best())
+    }
+
+    pub(crate) fn for_kernel(q: &QuantizedRows, inputs: usize, bias: Vec<f32>, kernel: Kernel) -> Self {
         let outputs = q.scales.len();
         assert_eq!(q.values.len(), outputs * inputs, "a value per output and input");
-        let pairs = inputs.div_ceil(2);
-        let panels = outputs.div_ceil(PANEL);
-        let mut packed = vec![0i16; panels * pairs * PANEL * 2];
-        for o in 0..outputs {
-            let (panel, lane) = (o / PANEL, o % PANEL);
-            for i in 0..inputs {
-                packed[(panel * pairs + i / 2) * PANEL * 2 + lane * 2 + i % 2] = i16::from(q.values[o * inputs + i]);
-            }
-        }
+        let group = kernel.group();
+        let words = inputs.div_ceil(group);
+        let packed = match kernel {
+            Kernel::Scalar => Packed::Scalar(pack(q, inputs, group)),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => Packed::Avx512(pack(q, inputs, group)),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => Packed::Avx2(pack(q, inputs, group)),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => Packed::Vnni(pack(q, inputs, group)),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => Packed::Simd128(pack(q, inputs, group)),
+        };
+        let shift = match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => q.values.chunks_exact(inputs.max(1)).map(|row| 128 * row.iter().map(|&v| i32::from(v)).sum::<i32>()).collect(),
+            _ => vec![0; outputs],
+        };
         let bias = if bias.is_empty() { vec![0.0; outputs] } else { bias };
         assert_eq!(bias.len(), outputs, "one bias per output");
-        Int8Matrix { outputs, inputs, pairs, packed, values: q.values.clone(), scales: q.scales.clone(), bias }
+        Int8Matrix { outputs, inputs, words, packed, shift, scales: q.scales.clone(), bias }
     }
 
     /// The f32 matrix `w` (`[outputs, inputs]`, row-major) quantized per row, with `bias`.
@@ -68,13 +105,14 @@ impl Int8Matrix {
         Self::new(&quantize_rows(w, inputs), inputs, bias)
     }
 
-    /// Stacks matrices of the same width into one whose outputs are theirs in order (the
-    /// query, key and value projections as one product).
-    pub fn stack(parts: &[Int8Matrix]) -> Self {
-        let inputs = parts.first().map_or(0, |p| p.inputs);
-        assert!(parts.iter().all(|p| p.inputs == inputs), "stacked matrices share their width");
-        let q = QuantizedRows { values: parts.iter().flat_map(|p| p.values.iter().copied()).collect(), scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect() };
-        Self::new(&q, inputs, parts.iter().flat_map(|p| p.bias.iter().copied()).collect())
+    /// Matrices of the same width, each with its bias, as one whose outputs are theirs in order
+    /// (the query, key and value projections as one product).
+    pub fn stacked(parts: &[(QuantizedRows, Vec<f32>)], inputs: usize) -> Self {
+        let q = QuantizedRows { values: parts.iter().flat_map(|(q, _)| q.values.iter().copied()).collect(), scales: parts.iter().flat_map(|(q, _)| q.scales.iter().copied()).collect() };
+        let outputs = q.scales.len();
+        let bias: Vec<f32> = parts.iter().flat_map(|(q, b)| if b.is_empty() { vec![0.0; q.scales.len()] } else { b.clone() }).collect();
+        assert_eq!(bias.len(), outputs, "one bias per output of each part");
+        Self::new(&q, inputs, bias)
     }
 
     /// Outputs (rows of `W`).
@@ -90,78 +128,134 @@ impl Int8Matrix {
     /// `x·Wᵀ + b` for `x` of `x.len() / inputs` rows, row-major; the result has `outputs`
     /// values per row.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
-        self.apply_with(x, Kernel::best())
-    }
-
-    fn apply_with(&self, x: &[f32], kernel: Kernel) -> Vec<f32> {
         if self.inputs == 0 || self.outputs == 0 {
             return Vec::new();
         }
+        let words = self.words;
+        // Taken out of the thread's slot (and put back below) rather than borrowed inside the
+        // vectorised closures: a call through `LocalKey::with` there would not be inlined, and
+        // the SIMD wrappers would lose their CPU features.
+        let mut scratch = SCRATCH.take();
+        let s = &mut scratch;
         // The quantization and the scaling run under the same CPU features as the products
         // (vectorised rounding and conversions; without them `round_ties_even` is a libm call).
-        match kernel {
-            Kernel::Scalar => self.apply_using(x, scalar),
+        let out = match &self.packed {
+            Packed::Scalar(w) => self.apply_using(x, 2, s, |a, sums, width| scalar(a, w, words, sums, width)),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => {
-                let simd = pulp::x86::V4::try_new().expect("checked by Kernel::best");
+            Packed::Avx512(w) => {
+                let simd = pulp::x86::V4::try_new().expect("packed for AVX-512 only where the CPU runs it");
                 simd.vectorize(
                     #[inline(always)]
-                    || self.apply_using(x, |a, w, pairs, sums, width| x86::avx512(simd, a, w, pairs, sums, width)),
+                    || self.apply_using(x, 2, s, |a, sums, width| x86::avx512(simd, a, w, words, sums, width)),
                 )
             }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
-                let simd = pulp::x86::V3::try_new().expect("checked by Kernel::best");
+            Packed::Avx2(w) => {
+                let simd = pulp::x86::V3::try_new().expect("packed for AVX2 only where the CPU runs it");
                 simd.vectorize(
                     #[inline(always)]
-                    || self.apply_using(x, |a, w, pairs, sums, width| x86::avx2(simd, a, w, pairs, sums, width)),
+                    || self.apply_using(x, 2, s, |a, sums, width| x86::avx2(simd, a, w, words, sums, width)),
                 )
             }
-        }
+            #[cfg(target_arch = "x86_64")]
+            Packed::Vnni(w) => {
+                let simd = pulp::x86::V4::try_new().expect("packed for AVX-512 VNNI only where the CPU runs it");
+                simd.vectorize(
+                    #[inline(always)]
+                    || self.apply_using(x, 4, s, |a, sums, width| super::int8_vnni::products(a, w, words, sums, width)),
+                )
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Packed::Simd128(w) => self.apply_using(x, 2, s, |a, sums, width| wasm::simd128(a, w, words, sums, width)),
+        };
+        SCRATCH.set(scratch);
+        out
     }
 
-    /// Quantizes `x`, runs `products` (`sums[r·width + o]` for `x`'s rows of pair words and the
-    /// panels of `W`) and scales the sums back.
+    /// Quantizes `x` in words of `group` inputs, runs `products` (`sums[r·width + o]` for
+    /// `x`'s rows of words and the panels of `W`; every kernel writes each sum, so the buffer
+    /// needs no zeroing) and scales the sums back. `scratch` holds the packed rows and the
+    /// sums: buffers of the thread, kept from call to call (no page faults or clearing per
+    /// product).
     #[inline(always)]
-    fn apply_using(&self, x: &[f32], products: impl Fn(&[i32], &[i16], usize, &mut [i32], usize)) -> Vec<f32> {
+    fn apply_using(&self, x: &[f32], group: usize, scratch: &mut Scratch, products: impl Fn(&[i32], &mut [i32], usize)) -> Vec<f32> {
         let m = x.len() / self.inputs;
-        let (words, act_scales) = quantize_acts(x, self.inputs, self.pairs);
         let width = self.outputs.div_ceil(PANEL) * PANEL;
-        let mut sums = vec![0i32; m.div_ceil(ROWS) * ROWS * width];
-        products(&words, &self.packed, self.pairs, &mut sums, width);
+        let rows = m.div_ceil(ROWS) * ROWS;
+        let (words, sums) = scratch;
+        let act_scales = quantize_acts(x, self.inputs, self.words, group, words);
+        let sums = grown(sums, rows * width);
+        products(&words[..rows * self.words], sums, width);
         let mut out = vec![0f32; m * self.outputs];
         for ((row, sums), &sa) in out.chunks_exact_mut(self.outputs).zip(sums.chunks_exact(width)).zip(&act_scales) {
-            for (((y, &s), &sw), &b) in row.iter_mut().zip(sums).zip(&self.scales).zip(&self.bias) {
-                *y = s as f32 * (sa * sw) + b;
+            for ((((y, &s), &shift), &sw), &b) in row.iter_mut().zip(sums).zip(&self.shift).zip(&self.scales).zip(&self.bias) {
+                *y = (s - shift) as f32 * (sa * sw) + b;
             }
         }
         out
     }
 }
 
-/// Each row of `x` (`cols` values) quantized to its largest magnitude and packed as `pairs`
-/// i32 words of two i16 (the even input in the low half), rows padded with zeros to a multiple
-/// of [`ROWS`]; and each row's scale.
+/// The packed rows of `x` and the sums of a product.
+type Scratch = (Vec<i32>, Vec<i32>);
+
+thread_local! {
+    /// This thread's [`Scratch`], kept between products.
+    static SCRATCH: std::cell::Cell<Scratch> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// The first `len` values of `buf`, grown with zeros where it is shorter (what it held before
+/// is left: callers overwrite it).
 #[inline(always)]
-fn quantize_acts(x: &[f32], cols: usize, pairs: usize) -> (Vec<i32>, Vec<f32>) {
+fn grown(buf: &mut Vec<i32>, len: usize) -> &mut [i32] {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    &mut buf[..len]
+}
+
+/// `q`'s rows packed in panels of [`PANEL`] outputs, `group` inputs side by side per output.
+fn pack<T: Copy + Default + From<i8>>(q: &QuantizedRows, inputs: usize, group: usize) -> Vec<T> {
+    let outputs = q.scales.len();
+    let words = inputs.div_ceil(group);
+    let mut packed = vec![T::default(); outputs.div_ceil(PANEL) * words * PANEL * group];
+    for o in 0..outputs {
+        let (panel, lane) = (o / PANEL, o % PANEL);
+        for i in 0..inputs {
+            packed[(panel * words + i / group) * PANEL * group + lane * group + i % group] = T::from(q.values[o * inputs + i]);
+        }
+    }
+    packed
+}
+
+/// Each row of `x` (`cols` values) quantized to its largest magnitude and packed into `buf` as
+/// `words` i32 words of `group` inputs (the first in the low bits): two i16 (`group` 2), or
+/// four bytes shifted by +128 to be unsigned (`group` 4); rows padded to a multiple of
+/// [`ROWS`] (the padding rows' products are never read). Returns each row's scale.
+#[inline(always)]
+fn quantize_acts(x: &[f32], cols: usize, words: usize, group: usize, buf: &mut Vec<i32>) -> Vec<f32> {
     let m = x.len() / cols;
-    let mut words = vec![0i32; m.div_ceil(ROWS) * ROWS * pairs];
+    let packed = grown(buf, m.div_ceil(ROWS) * ROWS * words);
     let mut scales = Vec::with_capacity(m);
-    let mut q = vec![0i16; pairs * 2];
-    for (row, dst) in x.chunks_exact(cols).zip(words.chunks_exact_mut(pairs)) {
-        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let s = max / 127.0;
-        let s = if s > 0.0 && s.is_finite() { s } else { 1.0 };
+    let mut q = vec![0i32; words * group];
+    for (row, dst) in x.chunks_exact(cols).zip(packed.chunks_exact_mut(words)) {
+        let s = row_scale(row.iter().fold(0f32, |m, v| m.max(v.abs())));
         let inv = 1.0 / s;
         for (d, &v) in q.iter_mut().zip(row) {
-            *d = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i16;
+            *d = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i32;
         }
-        for (w, pair) in dst.iter_mut().zip(q.chunks_exact(2)) {
-            *w = i32::from(pair[0] as u16) | (i32::from(pair[1]) << 16);
+        if group == 4 {
+            for (w, g) in dst.iter_mut().zip(q.chunks_exact(4)) {
+                *w = i32::from_le_bytes([g[0], g[1], g[2], g[3]].map(|v| (v + 128) as u8));
+            }
+        } else {
+            for (w, g) in dst.iter_mut().zip(q.chunks_exact(2)) {
+                *w = (g[0] & 0xffff) | (g[1] << 16);
+            }
         }
         scales.push(s);
     }
-    (words, scales)
+    scales
 }
 
 /// Which instructions compute the products.
@@ -169,43 +263,53 @@ fn quantize_acts(x: &[f32], cols: usize, pairs: usize) -> (Vec<i32>, Vec<f32>) {
 pub(crate) enum Kernel {
     /// One value at a time (and the reference of the others).
     Scalar,
-    /// AVX-512BW, 512-bit vectors.
+    /// AVX-512BW, 512-bit vectors of i16.
     #[cfg(target_arch = "x86_64")]
     Avx512,
-    /// AVX2, 256-bit vectors.
+    /// AVX2, 256-bit vectors of i16.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512 VNNI, 512-bit vectors of bytes.
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+    /// wasm SIMD (`i32x4.dot_i16x8`), 128-bit vectors of i16: the browser's.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
 }
 
 impl Kernel {
     /// The fastest this CPU runs.
     pub(crate) fn best() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if pulp::x86::V4::is_available() {
-                return Kernel::Avx512;
-            }
-            if pulp::x86::V3::is_available() {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::Scalar
+        Self::available().pop().unwrap_or(Kernel::Scalar)
     }
 
-    /// Every kernel this CPU runs.
-    #[cfg(test)]
-    fn available() -> Vec<Self> {
+    /// Every kernel this CPU runs, slowest first.
+    pub(crate) fn available() -> Vec<Self> {
         let mut all = vec![Kernel::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
-            if pulp::x86::V4::is_available() {
-                all.push(Kernel::Avx512);
-            }
             if pulp::x86::V3::is_available() {
                 all.push(Kernel::Avx2);
             }
+            if pulp::x86::V4::is_available() {
+                all.push(Kernel::Avx512);
+                if super::int8_vnni::available() {
+                    all.push(Kernel::Vnni);
+                }
+            }
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        all.push(Kernel::Simd128);
         all
+    }
+
+    /// Inputs per word of the packed operands.
+    fn group(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => 4,
+            _ => 2,
+        }
     }
 }
 
@@ -214,12 +318,14 @@ fn scalar(a: &[i32], w: &[i16], pairs: usize, sums: &mut [i32], width: usize) {
     let panel_len = pairs * PANEL * 2;
     for (row, out) in a.chunks_exact(pairs).zip(sums.chunks_exact_mut(width)) {
         for (panel, out) in w.chunks_exact(panel_len).zip(out.chunks_exact_mut(PANEL)) {
+            let mut acc = [0i32; PANEL];
             for (&word, step) in row.iter().zip(panel.chunks_exact(PANEL * 2)) {
                 let (lo, hi) = (i32::from(word as i16), word >> 16);
-                for (s, pair) in out.iter_mut().zip(step.chunks_exact(2)) {
+                for (s, pair) in acc.iter_mut().zip(step.chunks_exact(2)) {
                     *s += lo * i32::from(pair[0]) + hi * i32::from(pair[1]);
                 }
             }
+            out.copy_from_slice(&acc);
         }
     }
 }
@@ -294,6 +400,50 @@ mod x86 {
     }
 }
 
+/// wasm SIMD: the module is built with `simd128` on (scripts/build-wasm.sh), which every current
+/// browser runs, so the kernel needs no run-time check.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use core::arch::wasm32::{i32x4_add, i32x4_dot_i16x8, i32x4_splat, v128};
+
+    use pulp::bytemuck::cast;
+
+    use super::PANEL;
+
+    /// 2 rows × 16 outputs (half a panel) per step: 8 accumulators, 4 panel vectors, 2 splats
+    /// (a browser's engine has 16 vector registers on x86-64).
+    #[inline(always)]
+    pub(super) fn simd128(a: &[i32], w: &[i16], words: usize, sums: &mut [i32], width: usize) {
+        const R: usize = 2;
+        let panel_len = words * PANEL * 2;
+        for (p, panel) in w.chunks_exact(panel_len).enumerate() {
+            let steps = pulp::as_arrays::<{ PANEL * 2 }, i16>(panel).0;
+            for half in 0..2 {
+                for (rows, out) in a.chunks_exact(R * words).zip(sums.chunks_exact_mut(R * width)) {
+                    let mut acc = [[i32x4_splat(0); 4]; R];
+                    for (k, step) in steps.iter().enumerate() {
+                        let halves: [[[i16; 8]; 4]; 2] = cast(*step);
+                        let wv: [v128; 4] = halves[half].map(cast);
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            let b = i32x4_splat(rows[r * words + k]);
+                            for (acc, &y) in acc.iter_mut().zip(&wv) {
+                                *acc = i32x4_add(*acc, i32x4_dot_i16x8(b, y));
+                            }
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        let v: [[i32; 4]; 4] = acc.map(cast);
+                        let start = r * width + p * PANEL + half * PANEL / 2;
+                        for (d, v) in out[start..start + PANEL / 2].chunks_exact_mut(4).zip(&v) {
+                            d.copy_from_slice(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,14 +455,38 @@ mod tests {
 
     #[test]
     fn every_kernel_gives_the_same_bits() {
-        // Odd sizes: rows and columns that are not multiples of the tile or the block.
-        for (m, n, k) in [(1, 1, 1), (5, 7, 33), (13, 10, 384), (4, 4, 64), (9, 1536 / 8, 95)] {
-            let w = Int8Matrix::quantize(&matrix(n, k, 0.3), k, (0..n).map(|j| j as f32 * 0.01).collect());
+        // Odd sizes: rows and columns that are not multiples of the tile, the panel or a group.
+        for (m, n, k) in [(1, 1, 1), (5, 7, 33), (13, 10, 384), (4, 4, 64), (9, 1536 / 8, 95), (17, 70, 6)] {
+            let q = quantize_rows(&matrix(n, k, 0.3), k);
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01).collect();
             let x = matrix(m, k, 1.7);
-            let want = w.apply_with(&x, Kernel::Scalar);
+            let want = Int8Matrix::for_kernel(&q, k, bias.clone(), Kernel::Scalar).apply(&x);
             assert_eq!(want.len(), m * n);
             for kernel in Kernel::available() {
-                assert_eq!(w.apply_with(&x, kernel), want, "{kernel:?} at {m}×{k}·{k}×{n}");
+                let got = Int8Matrix::for_kernel(&q, k, bias.clone(), kernel).apply(&x);
+                assert_eq!(got, want, "{kernel:?} at {m}×{k}·{k}×{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_extremes_of_both_operands_are_summed_exactly() {
+        // ±127 everywhere (the largest products, the VNNI shift's largest correction), over
+        // the widest layer of the models (1536 inputs) and an odd width.
+        for k in [1536, 1531] {
+            let w: Vec<f32> = (0..40 * k).map(|i| if (i / 3) % 2 == 0 { 1.0 } else { -1.0 }).collect();
+            let x: Vec<f32> = (0..3 * k).map(|i| if i % 5 < 2 { -2.0 } else { 2.0 }).collect();
+            let q = quantize_rows(&w, k);
+            let want = Int8Matrix::for_kernel(&q, k, Vec::new(), Kernel::Scalar).apply(&x);
+            for kernel in Kernel::available() {
+                assert_eq!(Int8Matrix::for_kernel(&q, k, Vec::new(), kernel).apply(&x), want, "{kernel:?}, {k} inputs");
+            }
+            // And the scalar sums are the exact products of ±1 and ±2 (the scales undo 127).
+            for i in 0..3 {
+                for j in 0..40 {
+                    let exact: f32 = (0..k).map(|c| x[i * k + c] * w[j * k + c]).sum();
+                    assert!((want[i * 40 + j] - exact).abs() <= exact.abs() * 1e-6 + 1e-3, "[{i},{j}]: {} vs {exact}", want[i * 40 + j]);
+                }
             }
         }
     }
@@ -346,13 +520,13 @@ mod tests {
     #[test]
     fn stacking_gives_each_part_its_own_outputs() {
         let k = 40;
-        let parts: Vec<Int8Matrix> = (0..3).map(|p| Int8Matrix::quantize(&matrix(5, k, p as f32), k, vec![p as f32; 5])).collect();
-        let stacked = Int8Matrix::stack(&parts);
+        let parts: Vec<(QuantizedRows, Vec<f32>)> = (0..3).map(|p| (quantize_rows(&matrix(5, k, p as f32), k), if p == 1 { Vec::new() } else { vec![p as f32; 5] })).collect();
+        let stacked = Int8Matrix::stacked(&parts, k);
         assert_eq!((stacked.outputs(), stacked.inputs()), (15, k));
         let x = matrix(3, k, 4.0);
         let all = stacked.apply(&x);
-        for (p, part) in parts.iter().enumerate() {
-            let own = part.apply(&x);
+        for (p, (q, bias)) in parts.iter().enumerate() {
+            let own = Int8Matrix::new(q, k, bias.clone()).apply(&x);
             for i in 0..3 {
                 assert_eq!(&all[i * 15 + p * 5..i * 15 + p * 5 + 5], &own[i * 5..i * 5 + 5], "part {p}, row {i}");
             }

@@ -21,6 +21,8 @@ pub mod head;
 pub mod int8;
 pub mod int8_layers;
 pub mod int8_matmul;
+#[cfg(target_arch = "x86_64")]
+mod int8_vnni;
 pub mod layer_norm;
 pub mod op_path;
 pub mod pooling;
