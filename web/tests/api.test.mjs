@@ -231,23 +231,14 @@ test("f16, bf16 and int8 files load and embed close to f32, in every family", as
   }
 });
 
-test("an int8 file computes in int8 in wasm, as the native build does", async () => {
-  const dir = convertedModel("int8");
-  const enc = await Encoder.load(modelFiles(dir), { device: "cpu" });
-  assert.equal(enc.compute, "int8");
-  const got = await enc.embed(golden.sentences);
+test("an int8 file computes in f32 in wasm (its dequantised weights) and stays close to PyTorch", async () => {
+  const enc = await Encoder.load(modelFiles(convertedModel("int8")), { device: "cpu" });
+  assert.equal(enc.compute, "f32");
+  const worst = worstCosine(await enc.embed(golden.sentences), golden.embeddings);
   enc.free();
-  const worst = worstCosine(got, golden.embeddings);
-  console.log(`wasm (cpu) all-MiniLM-L6-v2 int8 compute vs PyTorch f32: worst cosine ${worst.toFixed(6)}`);
-  assert.ok(worst >= 0.98, `worst cosine ${worst}`);
-  // The integer sums are exact on every kernel (wasm SIMD here, VNNI/AVX natively): what
-  // differs is the f32 around them (attention, norms), to float rounding.
-  const out = execFileSync(iftclBin(), ["embed", "--model", dir, "--device", "cpu"], { input: golden.sentences.join("\n") + "\n" }).toString();
-  const native = out.trim().split("\n").map((l) => JSON.parse(l));
-  assert.equal(native.length, golden.sentences.length);
-  const d = Math.max(...native.map((v, i) => maxAbsDiff(v, got[i])));
-  console.log(`native iftcl int8 compute vs wasm: max abs difference ${d.toExponential(2)}`);
-  assert.ok(d <= 1e-4, `native int8 compute vs wasm: max abs difference ${d}`);
+  console.log(`wasm (cpu) all-MiniLM-L6-v2 int8 file vs PyTorch f32: worst cosine ${worst.toFixed(6)}`);
+  // docs/models.md: 0.996408 natively (f32 compute of the same file).
+  assert.ok(worst >= 0.995, `worst cosine ${worst}`);
 });
 
 test("the f16 model, the browser's default download, matches PyTorch; its weights export in f16 unchanged", async () => {

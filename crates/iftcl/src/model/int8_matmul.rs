@@ -10,8 +10,9 @@
 //! - AVX-512BW and AVX2: both operands widened to i16, `vpmaddwd` multiplies pairs and adds
 //!   each pair into an i32 lane (32 products per instruction on 512 bits, 16 on 256), then an
 //!   add.
-//! - A scalar loop elsewhere (wasm SIMD's `i32x4.dot_i16x8` is the next path to add; until then
-//!   the browser computes int8 files in f32).
+//! - A scalar loop elsewhere. The browser computes int8 files in f32: a wasm SIMD kernel
+//!   (`i32x4.dot_i16x8`, 30–35 G multiply-adds/s under Node) was tried and made the whole
+//!   embedding slower than f32 in Chromium (91 against 101 sentences/s, docs/browser.md).
 //!
 //! The sums are exact integers (at most 255·127·inputs, far inside i32), so every kernel gives
 //! the same bits: a test pins each to the scalar one. Only the final scaling rounds.
@@ -63,8 +64,6 @@ enum Packed {
     /// Groups of four inputs as i8.
     #[cfg(target_arch = "x86_64")]
     Vnni(Vec<i8>),
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd128(Vec<i16>),
 }
 
 impl Int8Matrix {
@@ -87,8 +86,6 @@ impl Int8Matrix {
             Kernel::Avx2 => Packed::Avx2(pack(q, inputs, group)),
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni => Packed::Vnni(pack(q, inputs, group)),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernel::Simd128 => Packed::Simd128(pack(q, inputs, group)),
         };
         let shift = match kernel {
             #[cfg(target_arch = "x86_64")]
@@ -165,8 +162,6 @@ impl Int8Matrix {
                     || self.apply_using(x, 4, s, |a, sums, width| super::int8_vnni::products(a, w, words, sums, width)),
                 )
             }
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Packed::Simd128(w) => self.apply_using(x, 2, s, |a, sums, width| wasm::simd128(a, w, words, sums, width)),
         };
         SCRATCH.set(scratch);
         out
@@ -272,9 +267,6 @@ pub(crate) enum Kernel {
     /// AVX-512 VNNI, 512-bit vectors of bytes.
     #[cfg(target_arch = "x86_64")]
     Vnni,
-    /// wasm SIMD (`i32x4.dot_i16x8`), 128-bit vectors of i16: the browser's.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd128,
 }
 
 impl Kernel {
@@ -285,6 +277,7 @@ impl Kernel {
 
     /// Every kernel this CPU runs, slowest first.
     pub(crate) fn available() -> Vec<Self> {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut all = vec![Kernel::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
@@ -298,8 +291,6 @@ impl Kernel {
                 }
             }
         }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        all.push(Kernel::Simd128);
         all
     }
 
@@ -393,50 +384,6 @@ mod x86 {
                     let dst = &mut out[r * width + p * PANEL..r * width + p * PANEL + PANEL];
                     for (d, v) in dst.chunks_exact_mut(8).zip(&v) {
                         d.copy_from_slice(v);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// wasm SIMD: the module is built with `simd128` on (scripts/build-wasm.sh), which every current
-/// browser runs, so the kernel needs no run-time check.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod wasm {
-    use core::arch::wasm32::{i32x4_add, i32x4_dot_i16x8, i32x4_splat, v128};
-
-    use pulp::bytemuck::cast;
-
-    use super::PANEL;
-
-    /// 2 rows × 16 outputs (half a panel) per step: 8 accumulators, 4 panel vectors, 2 splats
-    /// (a browser's engine has 16 vector registers on x86-64).
-    #[inline(always)]
-    pub(super) fn simd128(a: &[i32], w: &[i16], words: usize, sums: &mut [i32], width: usize) {
-        const R: usize = 2;
-        let panel_len = words * PANEL * 2;
-        for (p, panel) in w.chunks_exact(panel_len).enumerate() {
-            let steps = pulp::as_arrays::<{ PANEL * 2 }, i16>(panel).0;
-            for half in 0..2 {
-                for (rows, out) in a.chunks_exact(R * words).zip(sums.chunks_exact_mut(R * width)) {
-                    let mut acc = [[i32x4_splat(0); 4]; R];
-                    for (k, step) in steps.iter().enumerate() {
-                        let halves: [[[i16; 8]; 4]; 2] = cast(*step);
-                        let wv: [v128; 4] = halves[half].map(cast);
-                        for (r, acc) in acc.iter_mut().enumerate() {
-                            let b = i32x4_splat(rows[r * words + k]);
-                            for (acc, &y) in acc.iter_mut().zip(&wv) {
-                                *acc = i32x4_add(*acc, i32x4_dot_i16x8(b, y));
-                            }
-                        }
-                    }
-                    for (r, acc) in acc.iter().enumerate() {
-                        let v: [[i32; 4]; 4] = acc.map(cast);
-                        let start = r * width + p * PANEL + half * PANEL / 2;
-                        for (d, v) in out[start..start + PANEL / 2].chunks_exact_mut(4).zip(&v) {
-                            d.copy_from_slice(v);
-                        }
                     }
                 }
             }
