@@ -145,7 +145,7 @@ impl Encoder {
     }
 
     /// What the dense layers compute in: `"f32"` (int8 files too: in the browser their int8
-    /// products were measured slower than f32's, docs/browser.md).
+    /// products were measured slower than f32's, docs/benchmarks.md).
     #[wasm_bindgen(getter)]
     pub fn compute(&self) -> String {
         self.state.borrow().encoder.compute().name().to_string()

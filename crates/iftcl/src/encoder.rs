@@ -119,7 +119,7 @@ impl PreparedEncoder {
         }
         let head = Head { pooling: self.pooling, modules, normalize: self.normalize };
         let encoder = SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device);
-        // Not in the browser: there int8 products are slower than f32's (docs/browser.md).
+        // Not in the browser: there int8 products are slower than f32's (docs/benchmarks.md, the int8 paragraphs).
         let mut encoder = encoder;
         if int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(not(target_family = "wasm")) {
             encoder.int8 = Some(std::sync::Arc::new(encoder.model.int8_layers()));

@@ -12,7 +12,7 @@
 //!   add.
 //! - A scalar loop elsewhere. The browser computes int8 files in f32: a wasm SIMD kernel
 //!   (`i32x4.dot_i16x8`, 30–35 G multiply-adds/s under Node) was tried and made the whole
-//!   embedding slower than f32 in Chromium (91 against 101 sentences/s, docs/browser.md).
+//!   embedding slower than f32 in Chromium (91 against 101 sentences/s, docs/benchmarks.md).
 //!
 //! The sums are exact integers (at most 255·127·inputs, far inside i32), so every kernel gives
 //! the same bits: a test pins each to the scalar one. Only the final scaling rounds.
