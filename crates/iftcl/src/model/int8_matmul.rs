@@ -3,7 +3,7 @@
 //! products summed exactly in i32 and scaled back to f32.
 //!
 //! Kernels, the fastest the CPU runs chosen when the matrix is packed:
-//! - AVX-512 VNNI ([`super::int8_vnni`]): `vpdpbusd` multiplies 64 pairs of bytes and adds
+//! - AVX-512 VNNI (`model/int8_vnni.rs`): `vpdpbusd` multiplies 64 pairs of bytes and adds
 //!   them, four at a time, into 16 i32 lanes, in one instruction. It multiplies unsigned bytes
 //!   by signed ones, so the activations are shifted by +128 (to 1..=255) and each output's sum
 //!   has `128·Σ W[o]` taken off again: exact.
