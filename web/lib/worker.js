@@ -9,8 +9,8 @@ import { requireSimd } from "./simd.js";
 let encoder = null;
 const running = new Map(); // call id -> AbortController
 
-/** A model file's bytes; the errors read as the module's own fetch's (js_input.rs). */
-async function fetchBytes(url) {
+/** The response for a model file; the errors read as the module's own fetch's (js_input.rs). */
+async function fetchOk(url) {
   let response;
   try {
     response = await fetch(url);
@@ -18,7 +18,29 @@ async function fetchBytes(url) {
     throw new Error(`fetching ${url}: ${e.message}`);
   }
   if (!response.ok) throw new Error(`fetching ${url}: HTTP status ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return response;
+}
+
+/** A model file's bytes. */
+async function fetchBytes(url) {
+  return new Uint8Array(await (await fetchOk(url)).arrayBuffer());
+}
+
+/**
+ * A model file's bytes as a stream that downloads at full speed before anyone reads it (a
+ * response's own body waits for its reader): the module converts the weights as they arrive.
+ * Where there is no TransformStream, the bytes once all there.
+ */
+function fetchStream(url) {
+  if (typeof TransformStream !== "function") return fetchBytes(url);
+  const { readable, writable } = new TransformStream({}, undefined, { highWaterMark: Infinity });
+  (async () => {
+    const response = await fetchOk(url);
+    await response.body.pipeTo(writable, { preventAbort: true }).catch((e) => {
+      throw new Error(`fetching ${url}: ${e?.message ?? e}`);
+    });
+  })().catch((e) => writable.abort(e).catch(() => {}));
+  return readable;
 }
 
 const ops = {
@@ -28,10 +50,14 @@ const ops = {
     // Every download starts now, while the module compiles, and the module's Encoder.load takes
     // the promises: it parses the tokenizer while the weights still arrive. Each promise's
     // failure is reported by Encoder.load (or lost with a failed init, which says why).
-    const started = Object.fromEntries(Object.entries(files).map(([key, v]) => [key, typeof v === "string" ? fetchBytes(v) : v]));
+    const fetchOne = (key, url) => (key === "weights" ? fetchStream(url) : fetchBytes(url));
+    const started = Object.fromEntries(Object.entries(files).map(([key, v]) => [key, typeof v === "string" ? fetchOne(key, v) : v]));
     for (const v of Object.values(started)) if (v instanceof Promise) v.catch(() => {});
     await init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
+    // For profiles of the load (web/tools/load-timeline.mjs reads them).
+    performance.mark("iftcl: module ready");
     encoder = await Encoder.load(started, { device: options.device });
+    performance.mark("iftcl: encoder loaded");
     return { device: encoder.device, dim: encoder.dim };
   },
   embed: ([texts], signal) => encoder.embed(texts, { signal }),

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, mkdtempSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
@@ -88,7 +89,7 @@ test("bad input throws a clear error", async () => {
   wrong.hidden_size = 256;
   wrong.num_attention_heads = 4;
   await assert.rejects(Encoder.load({ ...files, config: new TextEncoder().encode(JSON.stringify(wrong)) }), /shape|hidden|256/);
-  await assert.rejects(Encoder.load({ ...files, weights: 42 }), /must be a Uint8Array, an ArrayBuffer or a URL/);
+  await assert.rejects(Encoder.load({ ...files, weights: 42 }), /must be a Uint8Array, an ArrayBuffer, a ReadableStream or a URL/);
   await assert.rejects(Encoder.load(files, { device: "tpu" }), /not auto, webgpu or cpu/);
   await assert.rejects(encoder.fineTune(["only one"], { steps: 1 }), /at least 2 sentences/);
   await assert.rejects(encoder.fineTune(["a b", "c d"], { steps: 0 }), /steps >= 1/);
@@ -228,6 +229,64 @@ test("f16, bf16 and int8 files load and embed close to f32, in every family", as
       assert.ok(worst >= bound, `${family} ${precision}: worst cosine ${worst} to f32`);
       console.log(`wasm (cpu) ${family} ${precision}: worst cosine to f32 ${worst.toFixed(7)}`);
     }
+  }
+});
+
+/// A ReadableStream of `bytes` in chunks of `size` (or, when `fail` is given, erroring with it
+/// after half the bytes).
+function streamOf(bytes, size, fail) {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (fail && at >= bytes.length / 2) return controller.error(fail);
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + size));
+      at += size;
+    },
+  });
+}
+
+test("weights from a stream or a URL, converted as they arrive, give the bytes' vectors bit for bit", async () => {
+  const texts = golden.sentences.slice(0, 6);
+  const bits = (vs) => vs.flatMap((v) => [...new Uint32Array(v.buffer, v.byteOffset, v.length)]);
+  const server = http.createServer((req, res) => {
+    try {
+      const body = readFileSync(decodeURIComponent(req.url.slice(1)));
+      res.writeHead(200, { "content-length": body.length });
+      // In pieces, as a network delivers them.
+      for (let i = 0; i < body.length; i += 1 << 20) res.write(body.subarray(i, i + (1 << 20)));
+      res.end();
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    for (const [name, dir] of [["f16", convertedModel("f16")], ["int8", convertedModel("int8")], ["mpnet f32", path.join(tinyDir, "mpnet")]]) {
+      const files = modelFiles(dir);
+      const whole = await Encoder.load(files, { device: "cpu" });
+      const want = bits(await whole.embed(texts));
+      whole.free();
+      for (const [how, weights] of [
+        ["a stream in chunks of 4,099 bytes", streamOf(files.weights, 4099)],
+        ["a URL", `${base}/${encodeURIComponent(path.resolve(dir, "model.safetensors"))}`],
+      ]) {
+        const streamed = await Encoder.load({ ...files, weights }, { device: "cpu" });
+        const got = bits(await streamed.embed(texts));
+        assert.ok(got.length === want.length && got.every((b, i) => b === want[i]), `${name} from ${how}: the vectors differ from the bytes' load`);
+        streamed.free();
+      }
+    }
+    const files = modelFiles(path.join(tinyDir, "mpnet"));
+    // A download that fails half-way, a file cut short, a URL that is not there: refused, naming
+    // the weights.
+    await assert.rejects(Encoder.load({ ...files, weights: streamOf(files.weights, 1000, new Error("connection reset")) }), /Encoder.load: `weights`: connection reset/);
+    await assert.rejects(Encoder.load({ ...files, weights: streamOf(files.weights.subarray(0, files.weights.length - 10), 1000) }), /safetensors/i);
+    await assert.rejects(Encoder.load({ ...files, weights: `${base}/no/such/model.safetensors` }), /fetching http:\/\/127.0.0.1:\d+\/no\/such\/model.safetensors: HTTP status 404/);
+    await assert.rejects(Encoder.load({ ...files, config: streamOf(files.config, 10) }), /`config`: only the weights may be a ReadableStream/);
+  } finally {
+    server.close();
   }
 });
 

@@ -18,6 +18,9 @@
 // web build is used). Needs the wasm build (scripts/build-wasm.sh), the release `iftcl` (for
 // the f16 file) and the ONNX files (run scripts/bench-cpu-peers.sh once). Run it on a quiet
 // machine: it prints the load average.
+// IFTCL_BASELINE_PKG=DIR adds another build's web/pkg (scripts/build-wasm.sh's output, from a
+// checkout of an earlier commit) as a fifth contender, the same demo and f16 file, so that a
+// change is measured against the build before it in the same rounds.
 import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -160,9 +163,12 @@ const median = (v) => {
 
 const site = await serveDemo();
 const siteInt8 = await serveDemo({ model: convertedModel("int8") });
+const baselinePkg = process.env.IFTCL_BASELINE_PKG;
+const siteBaseline = baselinePkg ? await serveDemo({ pkg: path.resolve(baselinePkg) }) : null;
 const peer = await servePeer();
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"], headless: true });
 const runs = { "iftcl (worker, f16)": [], "iftcl (worker, int8)": [], "transformers.js fp32": [], "transformers.js q8": [] };
+if (siteBaseline) runs["baseline build (worker, f16)"] = [];
 try {
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0].model}; load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   console.log(`chromium ${browser.version()}, transformers.js ${TJS_VERSION}, ${SENTENCES.length} STS-B dev sentences, batches of 64`);
@@ -172,6 +178,7 @@ try {
       ["iftcl (worker, int8)", () => iftclRound(browser, siteInt8)],
       ["transformers.js fp32", () => peerRound(browser, peer, "fp32")],
       ["transformers.js q8", () => peerRound(browser, peer, "q8")],
+      ...(siteBaseline ? [["baseline build (worker, f16)", () => iftclRound(browser, siteBaseline)]] : []),
     ]) {
       const out = await run();
       runs[name].push(out);
@@ -189,5 +196,6 @@ try {
   await browser.close();
   site.server.close();
   siteInt8.server.close();
+  siteBaseline?.server.close();
   peer.server.close();
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use iftcl::{ModelFiles, RawModelFiles};
-use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use iftcl::{IncomingWeights, ModelFiles, PreparedEncoder, RawModelFiles};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -17,8 +17,8 @@ pub(crate) fn js_debug(context: &str, e: JsValue) -> JsValue {
     JsError::new(&format!("{context}: {text}")).into()
 }
 
-/// Fetches `url` with the global `fetch` (browsers and Node 18+).
-pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
+/// The response of the global `fetch` (browsers and Node 18+) for `url`, checked to be a success.
+async fn fetch_ok(url: &str) -> Result<JsValue, JsValue> {
     let global = js_sys::global();
     let fetch: Function = Reflect::get(&global, &"fetch".into())?.dyn_into().map_err(|_| js_err(url, "no fetch() in this environment: pass the bytes instead"))?;
     let promise: Promise = fetch.call1(&global, &url.into()).map_err(|e| js_debug(url, e))?.dyn_into()?;
@@ -27,9 +27,46 @@ pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
         let status = Reflect::get(&response, &"status".into())?.as_f64().unwrap_or(0.0);
         return Err(js_err(&format!("fetching {url}"), format!("HTTP status {status}")));
     }
+    Ok(response)
+}
+
+/// Fetches `url` whole.
+pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
+    let response = fetch_ok(url).await?;
     let array_buffer: Function = Reflect::get(&response, &"arrayBuffer".into())?.dyn_into()?;
     let buffer = JsFuture::from(array_buffer.call0(&response)?.dyn_into::<Promise>()?).await?;
     Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A stream of `url`'s bytes that downloads at full speed whether or not it is read yet (a
+/// response's own body stops the download while nobody reads it): the body piped into a
+/// TransformStream that queues without limit. `None` where there is no TransformStream.
+fn eager_stream(url: &str) -> Result<Option<JsValue>, JsValue> {
+    let Ok(transform) = Reflect::get(&js_sys::global(), &"TransformStream".into())?.dyn_into::<Function>() else { return Ok(None) };
+    let unlimited = Object::new();
+    Reflect::set(&unlimited, &"highWaterMark".into(), &f64::INFINITY.into())?;
+    let pipe = Reflect::construct(&transform, &Array::of3(&Object::new(), &Object::new(), &unlimited))?;
+    let (readable, writable) = (Reflect::get(&pipe, &"readable".into())?, Reflect::get(&pipe, &"writable".into())?);
+    let url = url.to_string();
+    wasm_bindgen_futures::spawn_local(async move {
+        let piped = async {
+            let response = fetch_ok(&url).await?;
+            let body = Reflect::get(&response, &"body".into())?;
+            let pipe_to: Function = Reflect::get(&body, &"pipeTo".into())?.dyn_into()?;
+            let options = Object::new();
+            Reflect::set(&options, &"preventAbort".into(), &true.into())?;
+            JsFuture::from(pipe_to.call2(&body, &writable, &options)?.dyn_into::<Promise>()?).await.map_err(|e| js_debug(&format!("fetching {url}"), e))
+        };
+        if let Err(e) = piped.await {
+            // The reader sees this error.
+            if let Ok(abort) = Reflect::get(&writable, &"abort".into()).and_then(|a| a.dyn_into::<Function>())
+                && let Ok(done) = abort.call1(&writable, &e).and_then(|p| p.dyn_into::<Promise>())
+            {
+                let _ = JsFuture::from(done).await;
+            }
+        }
+    });
+    Ok(Some(readable))
 }
 
 /// A model file as JavaScript passed it: its bytes, or a promise of them (a URL being fetched,
@@ -40,14 +77,51 @@ pub(crate) enum FileInput {
     /// Handlers are attached as soon as it starts, so a failed download is never reported
     /// as an unhandled rejection while other files are awaited.
     Later(JsFuture, String),
+    /// A ReadableStream of the bytes (the weights of a URL, or a stream the caller passed).
+    Stream(JsValue, String),
+}
+
+/// The weights as they came: whole, or received through [`PreparedEncoder::incoming_weights`].
+pub(crate) enum Weights {
+    Bytes(Vec<u8>),
+    Incoming(IncomingWeights),
 }
 
 /// Bytes (one copy, into the module's memory) of a Uint8Array or ArrayBuffer `v`.
 fn bytes_of(v: &JsValue, key: &str) -> Result<Vec<u8>, JsValue> {
-    if v.is_instance_of::<Uint8Array>() || v.is_instance_of::<js_sys::ArrayBuffer>() {
+    // A Uint8Array is read where it is (`new Uint8Array(v)` would copy it first).
+    if let Some(array) = v.dyn_ref::<Uint8Array>() {
+        return Ok(array.to_vec());
+    }
+    if v.is_instance_of::<js_sys::ArrayBuffer>() {
         return Ok(Uint8Array::new(v).to_vec());
     }
-    Err(js_err(&format!("Encoder.load: `{key}`"), "must be a Uint8Array, an ArrayBuffer or a URL string (or a promise of bytes)"))
+    Err(js_err(&format!("Encoder.load: `{key}`"), "must be a Uint8Array, an ArrayBuffer, a ReadableStream or a URL string (or a promise of bytes)"))
+}
+
+fn is_stream(v: &JsValue) -> bool {
+    v.is_object() && Reflect::get(v, &"getReader".into()).is_ok_and(|f| f.is_function())
+}
+
+/// Reads the ReadableStream `stream` of file `key` into `incoming`, chunk by chunk.
+async fn read_stream(stream: &JsValue, key: &str, incoming: &mut IncomingWeights) -> Result<(), JsValue> {
+    let context = format!("Encoder.load: `{key}`");
+    let get_reader: Function = Reflect::get(stream, &"getReader".into())?.dyn_into()?;
+    let reader = get_reader.call0(stream).map_err(|e| js_debug(&context, e))?;
+    let read: Function = Reflect::get(&reader, &"read".into())?.dyn_into()?;
+    let mut scratch = Vec::new();
+    loop {
+        let next = read.call0(&reader).map_err(|e| js_debug(&context, e))?.dyn_into::<Promise>()?;
+        let result = JsFuture::from(next).await.map_err(|e| js_debug(&context, e))?;
+        if Reflect::get(&result, &"done".into())?.as_bool().unwrap_or(false) {
+            return Ok(());
+        }
+        let chunk = Reflect::get(&result, &"value".into())?;
+        let chunk = chunk.dyn_ref::<Uint8Array>().ok_or_else(|| js_err(&context, "the stream gave something other than a Uint8Array"))?;
+        scratch.resize(chunk.length() as usize, 0);
+        chunk.copy_to(&mut scratch);
+        incoming.push(&scratch);
+    }
 }
 
 /// Starts getting `files[key]`: a URL starts downloading now, bytes are taken as they are.
@@ -57,11 +131,19 @@ pub(crate) fn start_file(files: &JsValue, key: &str) -> Result<FileInput, JsValu
         return Ok(FileInput::Absent);
     }
     if let Some(url) = v.as_string() {
+        if key == "weights"
+            && let Some(stream) = eager_stream(&url)?
+        {
+            return Ok(FileInput::Stream(stream, key.to_string()));
+        }
         let fetching = wasm_bindgen_futures::future_to_promise(async move { fetch_bytes(&url).await.map(|b| Uint8Array::from(b.as_slice()).into()) });
         return Ok(FileInput::Later(JsFuture::from(fetching), key.to_string()));
     }
     if let Some(promise) = v.dyn_ref::<Promise>() {
         return Ok(FileInput::Later(JsFuture::from(promise.clone()), key.to_string()));
+    }
+    if is_stream(&v) {
+        return Ok(FileInput::Stream(v, key.to_string()));
     }
     bytes_of(&v, key).map(FileInput::Bytes)
 }
@@ -76,6 +158,19 @@ impl FileInput {
                 let v = future.await.map_err(|e| js_debug(&format!("Encoder.load: `{key}`"), e))?;
                 bytes_of(&v, &key).map(Some)
             }
+            FileInput::Stream(_, key) => Err(js_err(&format!("Encoder.load: `{key}`"), "only the weights may be a ReadableStream")),
+        }
+    }
+
+    /// The weights of `prepared`'s model: a stream is converted while it arrives.
+    pub(crate) async fn weights(self, prepared: &PreparedEncoder) -> Result<Weights, JsValue> {
+        match self {
+            FileInput::Stream(stream, key) => {
+                let mut incoming = prepared.incoming_weights();
+                read_stream(&stream, &key, &mut incoming).await?;
+                Ok(Weights::Incoming(incoming))
+            }
+            other => other.required("weights", "model.safetensors").await.map(Weights::Bytes),
         }
     }
 

@@ -35,7 +35,7 @@ mod ctors;
 mod device;
 mod js_input;
 
-use js_input::{js_debug, js_err, model_files, number, option, texts_of};
+use js_input::{Weights, js_debug, js_err, model_files, number, option, texts_of};
 
 /// Runs the static constructors and installs the panic hook (once, when the module is
 /// instantiated).
@@ -114,12 +114,13 @@ impl Encoder {
     /// Loads a model from its files (`config` = config.json, `weights` = model.safetensors,
     /// `tokenizer` = tokenizer.json, optional `pooling` = 1_Pooling/config.json, `modules` =
     /// modules.json, `sentenceBertConfig` = sentence_bert_config.json), each a Uint8Array, an
-    /// ArrayBuffer, a URL or a promise of bytes; `model.safetensors` in f32, f16, bf16 or int8
-    /// (`iftcl convert`). `options.device`: "auto" (default: WebGPU when the browser offers
-    /// an adapter, else the CPU), "webgpu" or "cpu".
+    /// ArrayBuffer, a URL or a promise of bytes, and the weights also a ReadableStream;
+    /// `model.safetensors` in f32, f16, bf16 or int8 (`iftcl convert`). `options.device`:
+    /// "auto" (default: WebGPU when the browser offers an adapter, else the CPU), "webgpu" or
+    /// "cpu".
     ///
     /// Every download starts at once; the tokenizer is parsed while the weights still arrive,
-    /// the weights go from their bytes into the device's tensors in one pass, and the model
+    /// the weights (from a URL or a stream) are converted as their bytes come in, and the model
     /// runs once on the tokenizer's special tokens before the promise resolves, so the first
     /// `embed` pays no first-use costs.
     #[wasm_bindgen(unchecked_return_type = "Promise<Encoder>")]
@@ -129,9 +130,11 @@ impl Encoder {
             let (files, weights) = model_files(&files).await?;
             let prepared = PreparedEncoder::new(files).map_err(|e| js_err("Encoder.load", e))?;
             let picked = device::pick(&choice).await?;
-            let weights = weights.required("weights", "model.safetensors").await?;
-            let encoder = prepared.load(&weights, &picked.device).map_err(|e| js_err("Encoder.load", e))?;
-            drop(weights);
+            let encoder = match weights.weights(&prepared).await? {
+                Weights::Bytes(bytes) => prepared.load(&bytes, &picked.device),
+                Weights::Incoming(incoming) => prepared.load_incoming(incoming, &picked.device),
+            };
+            let encoder = encoder.map_err(|e| js_err("Encoder.load", e))?;
             encoder.warm_up_async().await.map_err(|e| js_err("Encoder.load", e))?;
             let state = State { encoder, device_name: picked.name, buffer_limit: picked.buffer_limit, tuner: None, tuning: false };
             Ok(Encoder { state: Rc::new(RefCell::new(state)) }.into())

@@ -9,7 +9,8 @@ use crate::hf_config::{BertConfig, PoolingConfig, PoolingMode, parse_json};
 use crate::model::folder::{FolderContents, FolderExtras, ModelFiles, weights_bytes, weights_bytes_async};
 use crate::model::precision::Precision;
 use crate::model::st_modules::{HeadModule, ModuleSpec};
-use crate::model::weights::WeightSource;
+use crate::model::weights::{DenseWeights, WeightSource};
+use crate::model::weights_stream::IncomingWeights;
 use crate::model::{BertModel, Head, Int8Layers, OpPath, encode_int8};
 use crate::tokenize::TextTokenizer;
 
@@ -105,9 +106,32 @@ impl PreparedEncoder {
     /// buffer in one pass. An int8 file on the CPU backend computes in int8 natively
     /// ([`SentenceEncoder::with_compute`] says otherwise), elsewhere (GPUs, wasm) in f32.
     pub fn load(self, weights: &[u8], device: &Device) -> Result<SentenceEncoder> {
-        let config_path = self.origin.join("config.json");
-        let mut source = WeightSource::from_bytes(weights, &self.origin.join("model.safetensors"), device)?;
-        source.check_fits(&self.config, &config_path)?;
+        let source = WeightSource::from_bytes(weights, &self.origin.join("model.safetensors"), device)?;
+        self.load_from(source, device)
+    }
+
+    /// A `model.safetensors` for this model that arrives in pieces (a download's chunks): each
+    /// tensor is converted as its bytes come in; [`Self::load_incoming`] then loads it.
+    pub fn incoming_weights(&self) -> IncomingWeights {
+        let mut names = DenseWeights::default();
+        // Parameters are initialised lazily: this model of the right shape allocates nothing.
+        // Naming them cannot fail; were a name missed, its tensor would be rearranged on load.
+        let mut model = BertModel::init(&self.config, &Device::flex());
+        let _ = model.visit_params(&self.config, &mut names);
+        IncomingWeights::new(names.0)
+    }
+
+    /// [`Self::load`] of a file received through [`Self::incoming_weights`]: the same checks
+    /// and errors, the same values, with the tensors converted while it arrived taken as they are.
+    pub fn load_incoming(self, weights: IncomingWeights, device: &Device) -> Result<SentenceEncoder> {
+        let (bytes, converted) = weights.finish();
+        let mut source = WeightSource::from_bytes(&bytes, &self.origin.join("model.safetensors"), device)?;
+        source.adopt(converted);
+        self.load_from(source, device)
+    }
+
+    fn load_from(self, mut source: WeightSource<'_>, device: &Device) -> Result<SentenceEncoder> {
+        source.check_fits(&self.config, &self.origin.join("config.json"))?;
         let int8_file = source.holds_int8();
         let mut model = BertModel::init(&self.config, device);
         model.visit_params(&self.config, &mut source)?;
@@ -118,9 +142,8 @@ impl PreparedEncoder {
             width = spec.out_width(width);
         }
         let head = Head { pooling: self.pooling, modules, normalize: self.normalize };
-        let encoder = SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device);
+        let mut encoder = SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device);
         // Not in the browser: there int8 products are slower than f32's (docs/benchmarks.md, the int8 paragraphs).
-        let mut encoder = encoder;
         if int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(not(target_family = "wasm")) {
             encoder.int8 = Some(std::sync::Arc::new(encoder.model.int8_layers()));
         }

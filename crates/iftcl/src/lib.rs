@@ -61,5 +61,6 @@ pub use compute::Compute;
 pub use device::{DeviceSpec, SelectedDevice};
 pub use encoder::{PreparedEncoder, SentenceEncoder};
 pub use error::{Error, Result};
+pub use model::weights_stream::IncomingWeights;
 pub use model::{Head, ModelFiles, Precision, RawModelFiles};
 pub use similarity::cosine;

@@ -9,7 +9,8 @@
 //!   normalisation as a model folder configures them, with the sentence-transformers modules
 //!   after pooling ([`st_modules`]: Dense, LayerNorm, Normalize).
 //! - `weights`: `model.safetensors` in and out, in every [`precision`] ([`int8`]: the int8
-//!   layout); [`folder`]: whole model folders.
+//!   layout; `widen`: stored elements to f32) and [`weights_stream`], the same file converted
+//!   while it arrives; [`folder`]: whole model folders.
 
 pub mod activation;
 pub mod batch;
@@ -31,6 +32,8 @@ pub mod st_modules;
 pub(crate) mod relative_position;
 pub(crate) mod rows;
 pub(crate) mod weights;
+pub mod weights_stream;
+pub(crate) mod widen;
 
 pub use batch::{PaddedBatch, encode, encode_grouped, encode_int8, pad_batch};
 pub use bert::BertModel;

@@ -31,7 +31,7 @@
 //! layer's weight, transposed, straight into the `Vec<f32>` the device tensor is made from.
 //! Saving writes f32 unless a [`Precision`] says otherwise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::module::{Param, ParamId};
@@ -39,6 +39,7 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData, bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 
+use super::widen::{Element, Layout, widen};
 use super::int8::{self, METADATA_KEY, ROWS_V1, SCALE_SUFFIX, VALUES_SUFFIX};
 use super::precision::Precision;
 use crate::error::{Error, Result};
@@ -62,24 +63,43 @@ const IGNORED: [&str; 3] = ["pooler.", "cls.", "lm_head."];
 /// The embedding table an int8 file quantizes (the others, and every vector, stay f32).
 const QUANTIZED_EMBEDDING: &str = "embeddings.word_embeddings";
 
+/// The name the encoder asks for of the file's tensor `name` (a prefix of [`PREFIXES`] taken
+/// off), or `None` for a tensor it does not use.
+pub(crate) fn key_of(name: &str) -> Option<&str> {
+    let key = PREFIXES.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name);
+    (!IGNORED.iter().any(|p| key.starts_with(p)) && !key.ends_with("position_ids")).then_some(key)
+}
+
 /// One tensor of the file, its bytes borrowed from the file's.
 enum Stored<'a> {
     /// A floating tensor (F32, F16, BF16 or F64).
     Float { name: String, dtype: Dtype, shape: Vec<usize>, data: &'a [u8] },
     /// An int8 matrix `[rows, cols]` (`X.weight.int8`) and its checked scales (`X.weight.scale`).
     Int8 { name: String, shape: Vec<usize>, values: &'a [u8], scales: Vec<f32> },
+    /// A tensor (of either kind above, `int8` for the second) whose values were converted
+    /// before the whole file was there.
+    Converted { name: String, shape: Vec<usize>, layout: Layout, values: Vec<f32>, bad: Option<usize>, int8: bool },
+}
+
+/// A tensor's values converted before the whole file was there: in `layout`, with the position
+/// of the first that is not finite.
+#[derive(Debug)]
+pub(crate) struct Converted {
+    pub layout: Layout,
+    pub values: Vec<f32>,
+    pub bad: Option<usize>,
 }
 
 impl Stored<'_> {
     fn name(&self) -> &str {
         match self {
-            Stored::Float { name, .. } | Stored::Int8 { name, .. } => name,
+            Stored::Float { name, .. } | Stored::Int8 { name, .. } | Stored::Converted { name, .. } => name,
         }
     }
 
     fn shape(&self) -> &[usize] {
         match self {
-            Stored::Float { shape, .. } | Stored::Int8 { shape, .. } => shape,
+            Stored::Float { shape, .. } | Stored::Int8 { shape, .. } | Stored::Converted { shape, .. } => shape,
         }
     }
 }
@@ -107,10 +127,8 @@ impl<'a> WeightSource<'a> {
         let mut tensors = BTreeMap::new();
         let (mut values, mut scales): (Halves<'a>, Halves<'a>) = (BTreeMap::new(), BTreeMap::new());
         for (name, view) in st.tensors() {
-            let key = PREFIXES.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(&name).to_string();
-            if IGNORED.iter().any(|p| key.starts_with(p)) || key.ends_with("position_ids") {
-                continue;
-            }
+            let Some(key) = key_of(&name) else { continue };
+            let key = key.to_string();
             let twice = || Error::CorruptWeights {
                 path: path.to_path_buf(),
                 message: format!("tensor `{name}` is stored twice, with and without a prefix ({})", PREFIXES.join(" ")),
@@ -179,7 +197,7 @@ impl<'a> WeightSource<'a> {
 
     /// Whether the file holds int8 matrices.
     pub(crate) fn holds_int8(&self) -> bool {
-        self.tensors.values().any(|t| matches!(t, Stored::Int8 { .. }))
+        self.tensors.values().any(|t| matches!(t, Stored::Int8 { .. } | Stored::Converted { int8: true, .. }))
     }
 
     /// Refuses a `config.json` (at `config_path`) whose shapes need more values than the file
@@ -220,36 +238,55 @@ impl<'a> WeightSource<'a> {
     }
 
     /// The values of tensor `name` (of checkpoint shape `expected`) as f32, transposed to
-    /// `[cols, rows]` when `transpose`: one pass from the file's bytes into the returned buffer.
+    /// `[cols, rows]` when `transpose`: one pass from the file's bytes into the returned buffer
+    /// (none when [`Self::adopt`] gave the values already).
     fn take(&mut self, name: &str, expected: &[usize], transpose: bool) -> Result<Vec<f32>> {
         let stored = self.tensors.remove(name).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.to_string() })?;
         if stored.shape() != expected {
             return Err(Error::ShapeMismatch { path: self.path.clone(), name: stored.name().to_string(), expected: expected.to_vec(), actual: stored.shape().to_vec() });
         }
-        let matrix = match (transpose, expected) {
-            (true, &[rows, cols]) => Some((rows, cols)),
-            _ => None,
-        };
-        match stored {
-            Stored::Int8 { values, scales, .. } => {
-                let cols = expected.get(1).copied().unwrap_or(1).max(1);
-                Ok(widen(values, 1, matrix, |b, k| b[0] as i8 as f32 * scales[k / cols]))
-            }
+        let layout = Layout::of(expected, transpose);
+        let (name, values, bad) = match stored {
+            Stored::Int8 { values, scales, .. } => return Ok(widen(Element::Int8 { scales: &scales }, values, layout).0),
             Stored::Float { name, dtype, data, .. } => {
-                let values = match dtype {
-                    Dtype::F16 => widen(data, 2, matrix, |b, _| f16::from_le_bytes([b[0], b[1]]).to_f32()),
-                    Dtype::BF16 => widen(data, 2, matrix, |b, _| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-                    Dtype::F64 => widen(data, 8, matrix, |b, _| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32),
-                    _ => widen(data, 4, matrix, |b, _| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                };
-                // A NaN or an infinity makes every embedding NaN: refuse the file, naming the
-                // tensor and the value's position in it.
-                if let Some(k) = values.iter().position(|x| !x.is_finite()) {
-                    let index = matrix.map_or(k, |(rows, cols)| (k % rows) * cols + k / rows);
-                    return Err(Error::NonFiniteWeights { path: self.path.clone(), name, index, value: values[k] });
-                }
-                Ok(values)
+                let element = Element::float(dtype).ok_or_else(|| Error::UnsupportedDtype { path: self.path.clone(), name: name.clone(), dtype: format!("{dtype:?}") })?;
+                let (values, bad) = widen(element, data, layout);
+                (name, values, bad)
             }
+            Stored::Converted { name, values, layout: had, bad, int8, .. } => {
+                if had != layout {
+                    let values = relayout(&values, had, layout);
+                    let bad = values.iter().position(|x| !x.is_finite());
+                    (name, values, bad)
+                } else if int8 {
+                    return Ok(values);
+                } else {
+                    (name, values, bad)
+                }
+            }
+        };
+        // A NaN or an infinity makes every embedding NaN: refuse the file, naming the tensor and
+        // the value's position in it.
+        if let Some(k) = bad {
+            let index = if layout.transpose { (k % layout.rows) * layout.cols + k / layout.rows } else { k };
+            return Err(Error::NonFiniteWeights { path: self.path.clone(), name, index, value: values[k] });
+        }
+        Ok(values)
+    }
+
+    /// Takes the values of tensors converted while the file arrived
+    /// ([`super::weights_stream::IncomingWeights`]), by the file's tensor name: a tensor whose
+    /// stored shape matches is served from them instead of from the bytes.
+    pub(crate) fn adopt(&mut self, converted: BTreeMap<String, Converted>) {
+        let mut converted = converted;
+        for stored in self.tensors.values_mut() {
+            let Some(c) = converted.get(stored.name()) else { continue };
+            if Layout::of(stored.shape(), c.layout.transpose) != c.layout {
+                continue;
+            }
+            let Converted { layout, values, bad } = converted.remove(stored.name()).expect("looked up above");
+            let int8 = matches!(stored, Stored::Int8 { .. });
+            *stored = Stored::Converted { name: stored.name().to_string(), shape: stored.shape().to_vec(), layout, values, bad, int8 };
         }
     }
 
@@ -259,26 +296,10 @@ impl<'a> WeightSource<'a> {
     }
 }
 
-/// The `size`-byte elements of `data` as f32 (`at(bytes, flat index)` converts one), in their
-/// order, or for a `Some((rows, cols))` matrix transposed to `[cols, rows]`.
-fn widen(data: &[u8], size: usize, matrix: Option<(usize, usize)>, at: impl Fn(&[u8], usize) -> f32) -> Vec<f32> {
-    let Some((rows, cols)) = matrix else {
-        return data.chunks_exact(size).enumerate().map(|(k, b)| at(b, k)).collect();
-    };
-    let mut out = vec![0.0; rows * cols];
-    // In 32 x 32 tiles: reads and writes both stay within a few cache lines per row.
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    let k = r * cols + c;
-                    out[c * rows + r] = at(&data[k * size..(k + 1) * size], k);
-                }
-            }
-        }
-    }
-    out
+/// `values` in layout `from` rearranged into `to` (the same tensor, transposed or not).
+fn relayout(values: &[f32], from: Layout, to: Layout) -> Vec<f32> {
+    let file_order = if from.transpose { transpose(values, from.cols, from.rows) } else { values.to_vec() };
+    if to.transpose { transpose(&file_order, to.rows, to.cols) } else { file_order }
 }
 
 impl ParamIo for WeightSource<'_> {
@@ -306,6 +327,25 @@ impl ParamIo for WeightSource<'_> {
     fn embedding(&mut self, name: &str, layer: &mut Embedding, rows: usize, dim: usize) -> Result<()> {
         let w = format!("{name}.weight");
         layer.weight = param(&w, self.tensor(&w, [rows, dim])?);
+        Ok(())
+    }
+}
+
+/// The names of the dense layers' weights (`X.weight`), which a load transposes.
+#[derive(Default)]
+pub(crate) struct DenseWeights(pub BTreeSet<String>);
+
+impl ParamIo for DenseWeights {
+    fn linear(&mut self, name: &str, _: &mut Linear, _: usize, _: usize) -> Result<()> {
+        self.0.insert(format!("{name}.weight"));
+        Ok(())
+    }
+
+    fn layer_norm(&mut self, _: &str, _: &mut LayerNorm, _: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn embedding(&mut self, _: &str, _: &mut Embedding, _: usize, _: usize) -> Result<()> {
         Ok(())
     }
 }
