@@ -6,7 +6,7 @@
 //! Nothing here decides whether the file is valid: [`crate::PreparedEncoder::load_incoming`]
 //! reads the whole file with the same checks as a file in memory and takes a converted
 //! tensor's values only for a tensor those checks accepted, of the same shape. The values are
-//! those of the one-pass load bit for bit (one conversion routine, [`super::widen`]). A header
+//! those of the one-pass load bit for bit (one conversion routine, `model/widen.rs`). A header
 //! this reader does not understand only means that everything is converted at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
