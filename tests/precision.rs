@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::common::*;
 use iftcl::convert::convert;
-use iftcl::{Compute, Precision, SentenceEncoder};
+use iftcl::{Compute, ModelFiles, Precision, PreparedEncoder, SentenceEncoder};
 use iftcl::burn::tensor::Device;
 
 const FAMILIES: [&str; 4] = ["bert-cls-normalize", "roberta", "xlm-roberta", "mpnet"];
@@ -265,4 +265,64 @@ fn minilm_in_int8_compute_stays_close_to_pytorch_and_f32_is_untouched() {
     assert!((0.98..1.0 - 1e-7).contains(&worst), "worst cosine {worst}");
     let back = int8.with_compute(Compute::F32).unwrap();
     assert_eq!(back.embed(&refs).unwrap(), before, "f32 compute after int8 is the f32 path");
+}
+
+/// The model folder `name` of the tiny fixtures, ready for its weights.
+fn prepared(name: &str) -> PreparedEncoder {
+    let mut files = ModelFiles::read_dir(&tiny_dir().join(name)).unwrap();
+    files.weights = Vec::new();
+    PreparedEncoder::new(files).unwrap()
+}
+
+fn bits(v: &[Vec<f32>]) -> Vec<u32> {
+    v.iter().flatten().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn weights_converted_as_they_arrive_give_the_same_encoder_bit_for_bit() {
+    let device = Device::flex();
+    let texts = ["the cat sat on the mat", "a storm over the river", "bread", "the engine of the train moved nine times"];
+    for name in ["bert-cls-normalize", "mpnet"] {
+        let original = SentenceEncoder::load(&tiny_dir().join(name), &device).unwrap();
+        let layers = original.config.num_hidden_layers;
+        for precision in [Precision::F32, Precision::F16, Precision::Bf16, Precision::Int8] {
+            let file = original.safetensors_bytes_as(precision).unwrap();
+            let expected = bits(&prepared(name).load(&file, &device).unwrap().embed(&texts).unwrap());
+            for chunk in [1, 977, 65_536, file.len()] {
+                let p = prepared(name);
+                let mut incoming = p.incoming_weights();
+                file.chunks(chunk).for_each(|c| incoming.push(c));
+                assert_eq!((incoming.len(), incoming.expected_len()), (file.len(), Some(file.len())));
+                // Every tensor the encoder reads was converted before the end: 16 a layer (an
+                // int8 matrix and its scales count once), dense weights transposed.
+                assert!(incoming.converted() >= 16 * layers, "{name} {precision} in chunks of {chunk}: only {} converted", incoming.converted());
+                assert!(incoming.transposed_any(), "{name} {precision}: no dense weight converted early");
+                let got = bits(&p.load_incoming(incoming, &device).unwrap().embed(&texts).unwrap());
+                assert!(got == expected, "{name} {precision} in chunks of {chunk}: the vectors differ from the one-pass load");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_damaged_file_arriving_is_refused_as_a_file_in_memory_is() {
+    let device = Device::flex();
+    let original = SentenceEncoder::load(&tiny_dir().join("bert-cls-normalize"), &device).unwrap();
+    let file = original.safetensors_bytes_as(Precision::F16).unwrap();
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    // Cut short; a NaN in the file's last tensor; a header of garbage; nothing; the header alone.
+    let mut nan = file.clone();
+    let last = nan.len() - 2;
+    nan[last..].copy_from_slice(&0x7e00u16.to_le_bytes());
+    let mut garbage = file.clone();
+    garbage[8..40].fill(b'#');
+    for (what, bytes) in [("cut short", &file[..file.len() - 100]), ("a NaN", &nan[..]), ("garbage", &garbage[..]), ("empty", &[][..]), ("header only", &file[..8 + n])] {
+        let expected = prepared("bert-cls-normalize").load(bytes, &device).map(|_| ()).unwrap_err().to_string();
+        let p = prepared("bert-cls-normalize");
+        let mut incoming = p.incoming_weights();
+        bytes.chunks(333).for_each(|c| incoming.push(c));
+        let got = p.load_incoming(incoming, &device).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(got, expected, "{what}");
+        assert!(got.contains("model.safetensors"), "{what}: {got}");
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::BertModel;
 use super::precision::Precision;
 use super::st_modules::{self, ModuleKind, ModuleSpec, Pipeline};
-use super::weights::WeightSink;
+use super::weights_out::WeightSink;
 use super::Head;
 use crate::error::{Error, Result};
 use crate::hf_config::{BertConfig, PoolingConfig, SentenceBertConfig, StModule, parse_json, write_json};

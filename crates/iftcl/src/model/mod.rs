@@ -8,8 +8,8 @@
 //! - [`pooling`]: token states to one vector per sentence; [`head`]: pooling and
 //!   normalisation as a model folder configures them, with the sentence-transformers modules
 //!   after pooling ([`st_modules`]: Dense, LayerNorm, Normalize).
-//! - `weights`: `model.safetensors` in and out, in every [`precision`] ([`int8`]: the int8
-//!   layout; `widen`: stored elements to f32) and [`weights_stream`], the same file converted
+//! - `weights`: `model.safetensors` in, `weights_out` out, in every [`precision`] ([`int8`]:
+//!   the int8 layout; `widen`: stored elements to f32) and [`weights_stream`], the same file converted
 //!   while it arrives; [`folder`]: whole model folders.
 
 pub mod activation;
@@ -32,6 +32,7 @@ pub mod st_modules;
 pub(crate) mod relative_position;
 pub(crate) mod rows;
 pub(crate) mod weights;
+pub(crate) mod weights_out;
 pub mod weights_stream;
 pub(crate) mod widen;
 

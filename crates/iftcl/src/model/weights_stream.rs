@@ -151,6 +151,19 @@ impl IncomingWeights {
         self.bytes.is_empty()
     }
 
+    /// Tensors converted whole so far (of those the encoder reads; an int8 matrix counts once).
+    pub fn converted(&self) -> usize {
+        match &self.plan {
+            Plan::Tensors(tensors) => tensors.iter().filter(|t| t.complete()).count(),
+            Plan::Waiting | Plan::Off => 0,
+        }
+    }
+
+    /// Whether some tensor so far was a dense layer's weight, converted transposed.
+    pub fn transposed_any(&self) -> bool {
+        matches!(&self.plan, Plan::Tensors(tensors) if tensors.iter().any(|t| t.complete() && t.layout.transpose))
+    }
+
     /// The file's size as its header gives it, once the header is there.
     pub fn expected_len(&self) -> Option<usize> {
         let n = self.header_len()?;
@@ -227,91 +240,5 @@ impl IncomingWeights {
             Plan::Waiting | Plan::Off => BTreeMap::new(),
         };
         (self.bytes, converted)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::device::cpu_device;
-    use crate::encoder::{PreparedEncoder, SentenceEncoder};
-    use crate::model::{ModelFiles, Precision};
-    use crate::test_fixtures::{sentences, tiny_model_dir};
-
-    /// The model folder `name` with its weights replaced by `weights`.
-    fn prepared(name: &str, weights: &[u8]) -> (PreparedEncoder, Vec<u8>) {
-        let mut files = ModelFiles::read_dir(&tiny_model_dir(name)).unwrap();
-        files.weights = Vec::new();
-        (PreparedEncoder::new(files).unwrap(), weights.to_vec())
-    }
-
-    fn bits(v: &[Vec<f32>]) -> Vec<u32> {
-        v.iter().flatten().map(|x| x.to_bits()).collect()
-    }
-
-    #[test]
-    fn weights_converted_as_they_arrive_give_the_same_encoder_bit_for_bit() {
-        let device = cpu_device().device;
-        let texts = sentences(5);
-        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        for name in ["bert-cls-normalize", "mpnet"] {
-            let original = SentenceEncoder::load(&tiny_model_dir(name), &device).unwrap();
-            for precision in [Precision::F32, Precision::F16, Precision::Bf16, Precision::Int8] {
-                let file = original.safetensors_bytes_as(precision).unwrap();
-                let (whole, bytes) = prepared(name, &file);
-                let expected = bits(&whole.load(&bytes, &device).unwrap().embed(&texts).unwrap());
-                for chunk in [1, 977, 65_536, file.len()] {
-                    let (p, _) = prepared(name, &file);
-                    let mut incoming = p.incoming_weights();
-                    file.chunks(chunk).for_each(|c| incoming.push(c));
-                    assert_eq!(incoming.len(), file.len());
-                    assert_eq!(incoming.expected_len(), Some(file.len()));
-                    let (p, _) = prepared(name, &file);
-                    let mut check = p.incoming_weights();
-                    file.chunks(chunk).for_each(|c| check.push(c));
-                    // Every tensor the encoder reads was converted before the end (a vector and
-                    // every matrix; the int8 scales go with their matrices).
-                    let (_, converted) = check.finish();
-                    let layers = original.config.num_hidden_layers;
-                    assert!(converted.len() >= 16 * layers, "{name} {precision} in chunks of {chunk}: only {} converted", converted.len());
-                    assert!(converted.values().any(|c| c.layout.transpose), "no dense weight transposed early");
-                    let got = bits(&p_load(name, &file, incoming).embed(&texts).unwrap());
-                    assert!(got == expected, "{name} {precision} in chunks of {chunk}: the vectors differ");
-                }
-            }
-        }
-    }
-
-    fn p_load(name: &str, file: &[u8], incoming: super::IncomingWeights) -> SentenceEncoder {
-        let (p, _) = prepared(name, file);
-        p.load_incoming(incoming, &cpu_device().device).unwrap()
-    }
-
-    #[test]
-    fn a_damaged_file_arriving_is_refused_as_a_file_in_memory_is() {
-        let device = cpu_device().device;
-        let original = SentenceEncoder::load(&tiny_model_dir("bert-cls-normalize"), &device).unwrap();
-        let file = original.safetensors_bytes_as(Precision::F16).unwrap();
-        // Cut short; a NaN in the file's last tensor; a header of garbage; nothing at all; the
-        // header alone.
-        let mut nan = file.clone();
-        let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
-        let last = nan.len() - 2;
-        nan[last..].copy_from_slice(&0x7e00u16.to_le_bytes());
-        let mut garbage = file.clone();
-        garbage[8..40].fill(b'#');
-        for (what, bytes) in [("cut short", &file[..file.len() - 100]), ("a NaN", &nan[..]), ("garbage", &garbage[..]), ("empty", &[][..]), ("header only", &file[..8 + n])] {
-            let (p, _) = prepared("bert-cls-normalize", bytes);
-            let expected = p.load(bytes, &device).map(|_| ()).unwrap_err().to_string();
-            let (p, _) = prepared("bert-cls-normalize", bytes);
-            let mut incoming = p.incoming_weights();
-            bytes.chunks(333).for_each(|c| incoming.push(c));
-            let got = p_load_err(incoming);
-            assert_eq!(got, expected, "{what}");
-        }
-    }
-
-    fn p_load_err(incoming: super::IncomingWeights) -> String {
-        let (p, _) = prepared("bert-cls-normalize", &[]);
-        p.load_incoming(incoming, &cpu_device().device).map(|_| ()).unwrap_err().to_string()
     }
 }
