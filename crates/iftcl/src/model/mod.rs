@@ -21,6 +21,7 @@ pub mod gelu;
 pub mod head;
 pub mod int8;
 pub mod int8_layers;
+pub(crate) mod int8_kernels;
 pub mod int8_matmul;
 #[cfg(target_arch = "x86_64")]
 mod int8_vnni;
