@@ -21,19 +21,28 @@ target_dir="${CARGO_TARGET_DIR_WASM:-$HOME/.cache/iftcl-wasm-target}"
 # simd128: 128-bit wasm SIMD, which every current browser runs (Chrome 91, Firefox 89,
 # Safari 16.4); the CPU backend's matrix kernels (gemm) and LLVM's loop vectoriser use it.
 # web/lib/simd.js checks for it before the module loads and says so when it is missing.
-RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' CARGO_TARGET_DIR="$target_dir" \
-  cargo build --profile wasm -p iftcl-wasm --target wasm32-unknown-unknown
+# Two modules from one crate: the full one (WebGPU and the CPU: iftcl_wasm*) and the CPU-only
+# one (iftcl_wasm_cpu*: built without the `webgpu` feature, so no wgpu or CubeCL code, a third
+# of the bytes), which the worker loads for `device: "cpu"` or where the browser has no WebGPU.
+# Each keeps its own compiled dependencies in the same folder (Cargo hashes the features).
+build_module() { # FEATURE_ARGS OUT_NAME
+  RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' CARGO_TARGET_DIR="$target_dir" \
+    cargo build --profile wasm -p iftcl-wasm --target wasm32-unknown-unknown $1
+  "$wasm_bindgen" --target web --typescript "${strip_names[@]}" --out-dir web/pkg --out-name "$2" "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
+}
 rm -rf web/pkg
 strip_names=(--remove-name-section --remove-producers-section)
 if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then strip_names=(); fi
-"$wasm_bindgen" --target web --typescript "${strip_names[@]}" --out-dir web/pkg "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
+build_module "" iftcl_wasm
+build_module --no-default-features iftcl_wasm_cpu
 # The npm package around wasm-bindgen's output (web/lib/: the worker and its client, the SIMD
 # check, types, README), at the workspace's version. `npm pack web/pkg` makes the tarball.
-cp web/lib/index.js web/lib/index.d.ts web/lib/inline.js web/lib/inline.d.ts web/lib/worker.js web/lib/simd.js web/lib/README.md web/pkg/
+cp web/lib/index.js web/lib/index.d.ts web/lib/inline.js web/lib/inline.d.ts web/lib/inline-cpu.js web/lib/inline-cpu.d.ts web/lib/worker.js web/lib/simd.js web/lib/README.md web/pkg/
 crate_version=$(awk '/^\[workspace.package\]/{p=1} p && /^version *=/{gsub(/[^0-9.]/, ""); print; exit}' Cargo.toml)
 sed "s/@VERSION@/$crate_version/" web/lib/package.json > web/pkg/package.json
 
-wasm=web/pkg/iftcl_wasm_bg.wasm
-raw=$(stat -c %s "$wasm")
-gz=$(gzip -9 -c "$wasm" | wc -c)
-awk -v r="$raw" -v g="$gz" 'BEGIN { printf "web/pkg/iftcl_wasm_bg.wasm: %.1f MB (%.1f MB gzipped)\n", r / 1e6, g / 1e6 }'
+for wasm in web/pkg/iftcl_wasm_bg.wasm web/pkg/iftcl_wasm_cpu_bg.wasm; do
+  raw=$(stat -c %s "$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  awk -v w="$wasm" -v r="$raw" -v g="$gz" 'BEGIN { printf "%s: %.1f MB (%.1f MB gzipped)\n", w, r / 1e6, g / 1e6 }'
+done

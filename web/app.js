@@ -114,7 +114,8 @@ async function exportWeights(encoder) {
 /** The encoder class: in a worker (default), or the module's own on this thread. */
 async function encoderClass() {
   if (params.get("thread") !== "page") return Encoder;
-  const { default: init, Encoder: InPage } = await import("./pkg/inline.js");
+  const cpuOnly = params.get("device") === "cpu";
+  const { default: init, Encoder: InPage } = await import(cpuOnly ? "./pkg/inline-cpu.js" : "./pkg/inline.js");
   await init();
   return InPage;
 }

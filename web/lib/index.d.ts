@@ -15,10 +15,15 @@ export interface ModelFiles {
 }
 
 export interface LoadOptions {
-  /** "auto" (default): WebGPU when the worker is offered an adapter, else the CPU. */
+  /**
+   * "auto" (default): WebGPU when the worker is offered an adapter, else the CPU. "cpu", and
+   * "auto" where the browser has no WebGPU, load the CPU-only module (iftcl_wasm_cpu).
+   */
   device?: "auto" | "webgpu" | "cpu";
-  /** Where iftcl_wasm_bg.wasm is served (default: beside the package's files). */
+  /** Where iftcl_wasm_bg.wasm (the full module) is served (default: beside the package's files). */
   wasmUrl?: string | URL;
+  /** Where iftcl_wasm_cpu_bg.wasm (the CPU-only module) is served (default: beside the package's files). */
+  cpuWasmUrl?: string | URL;
   /** Where the package's worker.js is served (default: beside index.js). */
   workerUrl?: string | URL;
 }

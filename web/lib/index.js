@@ -83,8 +83,10 @@ export class Encoder {
   /**
    * Starts a worker and loads the model in it. `files`: as the module's Encoder.load takes them
    * (bytes or URLs; URLs resolve against the page). `options`: `device` ("auto" | "webgpu" |
-   * "cpu"), `wasmUrl` (where iftcl_wasm_bg.wasm is served; default: beside this file),
-   * `workerUrl` (where worker.js is served; default: beside this file).
+   * "cpu"; "cpu", and "auto" in a browser without WebGPU, load the CPU-only module),
+   * `wasmUrl` and `cpuWasmUrl` (where iftcl_wasm_bg.wasm and iftcl_wasm_cpu_bg.wasm are
+   * served; default: beside this file), `workerUrl` (where worker.js is served; default:
+   * beside this file).
    */
   static async load(files, options = {}) {
     requireSimd();
@@ -103,7 +105,8 @@ export class Encoder {
     const channel = new Channel(worker);
     try {
       const wasmUrl = options.wasmUrl ? absolute(options.wasmUrl) : undefined;
-      const { device, dim } = await channel.call("load", [sent, { device: options.device ?? "auto", wasmUrl }]);
+      const cpuWasmUrl = options.cpuWasmUrl ? absolute(options.cpuWasmUrl) : undefined;
+      const { device, dim } = await channel.call("load", [sent, { device: options.device ?? "auto", wasmUrl, cpuWasmUrl }]);
       return new Encoder(channel, device, dim);
     } catch (e) {
       channel.worker.terminate();

@@ -3,7 +3,6 @@
 // to the page, no copy). Cancellation: the module gives the event loop a turn between the
 // batches of `embed` and the steps of `fineTune` and reads the call's AbortSignal there
 // (crates/iftcl-wasm/src/cancel.rs), so a `cancel` message is read while the call runs.
-import init, { Encoder } from "./iftcl_wasm.js";
 import { requireSimd } from "./simd.js";
 
 let encoder = null;
@@ -43,6 +42,18 @@ function fetchStream(url) {
   return readable;
 }
 
+/**
+ * The module for a device choice: the CPU-only build (iftcl_wasm_cpu.js, a third of the bytes,
+ * no WebGPU code) for "cpu", and for "auto" where this worker has no WebGPU at all; else the
+ * full build. The literal specifiers let bundlers see both.
+ */
+function moduleFor(device, options) {
+  const cpuOnly = device === "cpu" || (device === "auto" && !globalThis.navigator?.gpu);
+  return cpuOnly
+    ? { wasm: import("./iftcl_wasm_cpu.js"), url: options.cpuWasmUrl, name: "iftcl_wasm_cpu" }
+    : { wasm: import("./iftcl_wasm.js"), url: options.wasmUrl, name: "iftcl_wasm" };
+}
+
 const ops = {
   async load([files, options]) {
     requireSimd();
@@ -53,9 +64,11 @@ const ops = {
     const fetchOne = (key, url) => (key === "weights" ? fetchStream(url) : fetchBytes(url));
     const started = Object.fromEntries(Object.entries(files).map(([key, v]) => [key, typeof v === "string" ? fetchOne(key, v) : v]));
     for (const v of Object.values(started)) if (v instanceof Promise) v.catch(() => {});
-    await init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
+    const chosen = moduleFor(options.device, options);
+    const { default: init, Encoder } = await chosen.wasm;
+    await init(chosen.url ? { module_or_path: chosen.url } : undefined);
     // For profiles of the load (web/tools/load-timeline.mjs reads them).
-    performance.mark("iftcl: module ready");
+    performance.mark(`iftcl: module ready (${chosen.name})`);
     encoder = await Encoder.load(started, { device: options.device });
     performance.mark("iftcl: encoder loaded");
     return { device: encoder.device, dim: encoder.dim };

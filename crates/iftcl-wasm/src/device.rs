@@ -4,7 +4,11 @@
 //! A wgpu runtime can be initialised once per page, and only asynchronously in a browser
 //! (a lazy, blocking initialisation panics on wasm): the first WebGPU load initialises it and
 //! later loads reuse the device.
+//!
+//! The CPU-only module (built without the `webgpu` feature: no wgpu, no CubeCL) answers `auto`
+//! with the CPU and refuses `webgpu` by saying which module has it.
 
+#[cfg(feature = "webgpu")]
 use std::cell::RefCell;
 
 use iftcl::burn::tensor::Device;
@@ -19,12 +23,17 @@ pub struct Picked {
     pub buffer_limit: Option<u64>,
 }
 
+/// Whether this module was built with WebGPU (the full module) or for the CPU only.
+pub const HAS_WEBGPU: bool = cfg!(feature = "webgpu");
+
+#[cfg(feature = "webgpu")]
 thread_local! {
     static WEBGPU: RefCell<Option<Picked>> = const { RefCell::new(None) };
 }
 
 /// Whether this JavaScript environment offers WebGPU at all (`navigator.gpu`): wgpu panics
 /// when asked for a browser instance elsewhere (Node, or a non-dedicated worker).
+#[cfg(feature = "webgpu")]
 fn has_navigator_gpu() -> bool {
     let global = js_sys::global();
     js_sys::Reflect::get(&global, &"navigator".into())
@@ -34,6 +43,7 @@ fn has_navigator_gpu() -> bool {
         .is_some_and(|g| g.is_object())
 }
 
+#[cfg(feature = "webgpu")]
 async fn webgpu() -> Result<Picked, String> {
     if let Some(ready) = WEBGPU.with(|w| w.borrow().clone()) {
         return Ok(ready);
@@ -53,6 +63,11 @@ async fn webgpu() -> Result<Picked, String> {
     Ok(picked)
 }
 
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu() -> Result<Picked, String> {
+    Err("this is iftcl's CPU-only module (iftcl_wasm_cpu.js), which has no WebGPU code; the full module (iftcl_wasm.js) has it".into())
+}
+
 fn log(message: &str) {
     web_log(&JsValue::from_str(message));
 }
@@ -69,6 +84,7 @@ pub async fn pick(choice: &str) -> Result<Picked, JsValue> {
     match choice {
         "cpu" => Ok(cpu()),
         "webgpu" => webgpu().await.map_err(|e| super::js_err("Encoder.load: no WebGPU device", e)),
+        "auto" if !HAS_WEBGPU => Ok(cpu()),
         "auto" => match webgpu().await {
             Ok(found) => Ok(found),
             Err(e) => {

@@ -11,11 +11,13 @@ pub mod embed;
 #[cfg(not(target_family = "wasm"))]
 pub mod kernels;
 pub mod load;
+#[cfg(feature = "gpu")]
 pub mod loss;
 pub mod train;
 
 pub use embed::{EmbedBench, bench_embed};
 pub use load::{LoadBench, LoadPhases, bench_load};
+#[cfg(feature = "gpu")]
 pub use loss::{LossBench, LossBenchCase, bench_loss};
 pub use train::bench_train;
 

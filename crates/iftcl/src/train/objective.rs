@@ -8,6 +8,7 @@ use std::str::FromStr;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "gpu")]
 use super::fused::{MaskedQueue, fused_terms};
 use super::hippocampus::Hippocampus;
 use super::info_nce::info_nce;
@@ -49,7 +50,8 @@ pub struct Objective {
     pub margin_scale: f64,
     /// Twins Loss form.
     pub twins_form: TwinsForm,
-    /// Run the loss as the fused WGSL kernels (wgpu devices only; see `fused`).
+    /// Run the loss as the fused WGSL kernels (wgpu devices only; see `fused`). Ignored in a
+    /// build without the `gpu` feature, which has no kernels (the plain loss runs).
     pub fused: bool,
 }
 
@@ -74,16 +76,16 @@ impl Objective {
     /// [`sentence_key`]: super::hippocampus::sentence_key
     #[allow(clippy::too_many_arguments)]
     pub fn loss(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: &Hippocampus, batch_keys: &[u64], step: u64, max_age: u64) -> (LossParts, usize) {
+        #[cfg(feature = "gpu")]
         if self.fused {
             let (buffer, mask) = queue.buffer_and_mask(step, max_age, batch_keys);
             let used = mask.iter().filter(|&&m| m > 0.5).count();
             let masked = MaskedQueue::new(buffer, &mask);
-            (self.compute_fused(a, p, f, ratio, masked.as_ref()), used)
-        } else {
-            let negatives = queue.negatives(step, max_age, batch_keys);
-            let used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
-            (self.compute(a, p, f, ratio, negatives), used)
+            return (self.compute_fused(a, p, f, ratio, masked.as_ref()), used);
         }
+        let negatives = queue.negatives(step, max_age, batch_keys);
+        let used = negatives.as_ref().map_or(0, |q| q.dims()[0]);
+        (self.compute(a, p, f, ratio, negatives), used)
     }
 
     /// Whether the fraternal view is computed at all.
@@ -112,6 +114,7 @@ impl Objective {
 
     /// The same loss from the fused kernels (wgpu devices): the queue is the whole ring
     /// buffer with its stale slots masked in the kernel instead of gathered.
+    #[cfg(feature = "gpu")]
     pub fn compute_fused(&self, a: Tensor<2>, p: Tensor<2>, f: Option<Tensor<2>>, ratio: Tensor<1>, queue: Option<&MaskedQueue>) -> LossParts {
         let f = if self.kind == LossKind::Twins { f } else { None };
         let with_twins = f.is_some();

@@ -2,17 +2,22 @@
 //! [identical twins; fraternal twins; queue], masked row log-sum-exp, diagonal gathers, the
 //! Twins term) and its backward as five WGSL kernels (`shaders/`) instead of dozens of burn
 //! ops. It runs on wgpu devices; the plain-ops loss (`info_nce`, `twins_loss`) stays the
-//! reference and the path for every other backend.
+//! reference and the path for every other backend. Without the `gpu` feature (the CPU-only
+//! browser module) the kernels are not compiled and [`kernels_available`] is false.
 
+#[cfg(feature = "gpu")]
 mod kernels;
+#[cfg(feature = "gpu")]
 pub mod ops;
 
 use std::str::FromStr;
 
+#[cfg(feature = "gpu")]
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "gpu")]
 pub use ops::{FusedLossOps, LossSettings};
 
 /// `--fused-loss`: whether the loss runs as the fused kernels.
@@ -70,6 +75,7 @@ impl FusedLoss {
 }
 
 /// Whether `device` runs the fused kernels: a wgpu (CubeCL) device, with or without autodiff.
+#[cfg(feature = "gpu")]
 pub fn kernels_available(device: &Device) -> bool {
     fn cube(d: &DispatchDevice) -> bool {
         match d {
@@ -80,6 +86,12 @@ pub fn kernels_available(device: &Device) -> bool {
         }
     }
     cube(device.as_dispatch())
+}
+
+/// Whether `device` runs the fused kernels: never in a build without the `gpu` feature.
+#[cfg(not(feature = "gpu"))]
+pub fn kernels_available(_device: &Device) -> bool {
+    false
 }
 
 /// The queue as the kernels read it: the whole ring buffer `[K, d]` and a per-slot mask
@@ -112,6 +124,7 @@ impl MaskedQueue {
 /// - `tau`, `beta`: temperature, margin scale; `two_sided`: the two-sided Twins form (else
 ///   pull)
 #[allow(clippy::too_many_arguments)]
+#[cfg(feature = "gpu")]
 pub fn fused_terms(
     a: Tensor<2>,
     p: Tensor<2>,
