@@ -31,7 +31,7 @@ test("npm pack: name, version, entry points and files", () => {
   const cargo = readFileSync(path.join(web, "../Cargo.toml"), "utf8");
   assert.equal(packed.version, /\[workspace\.package\][^[]*?version = "([^"]+)"/.exec(cargo)[1]);
   const files = packed.files.map((f) => f.path).sort();
-  assert.deepEqual(files, ["README.md", "iftcl_wasm.d.ts", "iftcl_wasm.js", "iftcl_wasm_bg.wasm", "iftcl_wasm_bg.wasm.d.ts", "index.d.ts", "index.js", "inline.d.ts", "inline.js", "package.json", "simd.js", "worker.js"]);
+  assert.deepEqual(files, ["README.md", "iftcl_wasm.d.ts", "iftcl_wasm.js", "iftcl_wasm_bg.wasm", "iftcl_wasm_bg.wasm.d.ts", "iftcl_wasm_cpu.d.ts", "iftcl_wasm_cpu.js", "iftcl_wasm_cpu_bg.wasm", "iftcl_wasm_cpu_bg.wasm.d.ts", "index.d.ts", "index.js", "inline-cpu.d.ts", "inline-cpu.js", "inline.d.ts", "inline.js", "package.json", "simd.js", "worker.js"]);
   const installed = JSON.parse(readFileSync(path.join(app, "node_modules/iftcl/package.json"), "utf8"));
   assert.deepEqual(installed.exports["."], { types: "./index.d.ts", default: "./index.js" });
   assert.equal(installed.types, "./index.d.ts");

@@ -81,7 +81,7 @@ export async function figures(browser, label, port, query, sentences) {
 }
 
 /** The bundle's size in MB, raw and gzipped (level 9). */
-export function bundleFigures(pkg) {
-  const wasm = readFileSync(path.join(pkg, "iftcl_wasm_bg.wasm"));
+export function bundleFigures(pkg, file = "iftcl_wasm_bg.wasm") {
+  const wasm = readFileSync(path.join(pkg, file));
   return { raw_mb: +(wasm.length / 1e6).toFixed(1), gzip9_mb: +(gzipSync(wasm, { level: 9 }).length / 1e6).toFixed(1) };
 }
