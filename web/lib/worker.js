@@ -43,7 +43,7 @@ function fetchStream(url) {
 }
 
 /**
- * The module for a device choice: the CPU-only build (iftcl_wasm_cpu.js, a third of the bytes,
+ * The module for a device choice: the CPU-only build (iftcl_wasm_cpu.js, a quarter of the bytes,
  * no WebGPU code) for "cpu", and for "auto" where this worker has no WebGPU at all; else the
  * full build. The literal specifiers let bundlers see both.
  */
