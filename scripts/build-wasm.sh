@@ -33,11 +33,13 @@ build_module() { # FEATURE_ARGS OUT_NAME
 rm -rf web/pkg
 strip_names=(--remove-name-section --remove-producers-section)
 if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then strip_names=(); fi
-build_module "" iftcl_wasm
+# The full module last: Cargo's output is then its, as scripts/wasm-size.py and
+# web/tests/simd.test.mjs read it.
 build_module --no-default-features iftcl_wasm_cpu
+build_module "" iftcl_wasm
 # The npm package around wasm-bindgen's output (web/lib/: the worker and its client, the SIMD
 # check, types, README), at the workspace's version. `npm pack web/pkg` makes the tarball.
-cp web/lib/index.js web/lib/index.d.ts web/lib/inline.js web/lib/inline.d.ts web/lib/inline-cpu.js web/lib/inline-cpu.d.ts web/lib/worker.js web/lib/simd.js web/lib/README.md web/pkg/
+cp web/lib/index.js web/lib/index.d.ts web/lib/inline.js web/lib/inline.d.ts web/lib/inline-cpu.js web/lib/inline-cpu.d.ts web/lib/worker.js web/lib/worker-cpu.js web/lib/worker-core.js web/lib/simd.js web/lib/README.md web/pkg/
 crate_version=$(awk '/^\[workspace.package\]/{p=1} p && /^version *=/{gsub(/[^0-9.]/, ""); print; exit}' Cargo.toml)
 sed "s/@VERSION@/$crate_version/" web/lib/package.json > web/pkg/package.json
 

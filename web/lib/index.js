@@ -85,8 +85,8 @@ export class Encoder {
    * (bytes or URLs; URLs resolve against the page). `options`: `device` ("auto" | "webgpu" |
    * "cpu"; "cpu", and "auto" in a browser without WebGPU, load the CPU-only module),
    * `wasmUrl` and `cpuWasmUrl` (where iftcl_wasm_bg.wasm and iftcl_wasm_cpu_bg.wasm are
-   * served; default: beside this file), `workerUrl` (where worker.js is served; default:
-   * beside this file).
+   * served; default: beside this file), `workerUrl` (the worker script; default: worker-cpu.js beside this file for the CPU-only
+   * module, worker.js otherwise).
    */
   static async load(files, options = {}) {
     requireSimd();
@@ -98,15 +98,20 @@ export class Encoder {
       if (v !== undefined && v !== null) sent[key] = typeof v === "string" || v instanceof URL ? absolute(v) : v;
     }
     // The literal `new Worker(new URL("./worker.js", import.meta.url), ...)` is the form that
-    // bundlers (Vite, webpack 5) recognise and bundle as a worker.
+    // bundlers (Vite, webpack 5) recognise and bundle as a worker. The CPU-only module's worker
+    // for "cpu", and for "auto" where this page has no WebGPU at all.
+    const choice = options.device ?? "auto";
+    const cpuOnly = choice === "cpu" || (choice === "auto" && !globalThis.navigator?.gpu);
     const worker = options.workerUrl
       ? new Worker(absolute(options.workerUrl), { type: "module" })
-      : new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+      : cpuOnly
+        ? new Worker(new URL("./worker-cpu.js", import.meta.url), { type: "module" })
+        : new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const channel = new Channel(worker);
     try {
       const wasmUrl = options.wasmUrl ? absolute(options.wasmUrl) : undefined;
       const cpuWasmUrl = options.cpuWasmUrl ? absolute(options.cpuWasmUrl) : undefined;
-      const { device, dim } = await channel.call("load", [sent, { device: options.device ?? "auto", wasmUrl, cpuWasmUrl }]);
+      const { device, dim } = await channel.call("load", [sent, { device: choice, wasmUrl, cpuWasmUrl }]);
       return new Encoder(channel, device, dim);
     } catch (e) {
       channel.worker.terminate();

@@ -31,7 +31,7 @@ test("npm pack: name, version, entry points and files", () => {
   const cargo = readFileSync(path.join(web, "../Cargo.toml"), "utf8");
   assert.equal(packed.version, /\[workspace\.package\][^[]*?version = "([^"]+)"/.exec(cargo)[1]);
   const files = packed.files.map((f) => f.path).sort();
-  assert.deepEqual(files, ["README.md", "iftcl_wasm.d.ts", "iftcl_wasm.js", "iftcl_wasm_bg.wasm", "iftcl_wasm_bg.wasm.d.ts", "iftcl_wasm_cpu.d.ts", "iftcl_wasm_cpu.js", "iftcl_wasm_cpu_bg.wasm", "iftcl_wasm_cpu_bg.wasm.d.ts", "index.d.ts", "index.js", "inline-cpu.d.ts", "inline-cpu.js", "inline.d.ts", "inline.js", "package.json", "simd.js", "worker.js"]);
+  assert.deepEqual(files, ["README.md", "iftcl_wasm.d.ts", "iftcl_wasm.js", "iftcl_wasm_bg.wasm", "iftcl_wasm_bg.wasm.d.ts", "iftcl_wasm_cpu.d.ts", "iftcl_wasm_cpu.js", "iftcl_wasm_cpu_bg.wasm", "iftcl_wasm_cpu_bg.wasm.d.ts", "index.d.ts", "index.js", "inline-cpu.d.ts", "inline-cpu.js", "inline.d.ts", "inline.js", "package.json", "simd.js", "worker-core.js", "worker-cpu.js", "worker.js"]);
   const installed = JSON.parse(readFileSync(path.join(app, "node_modules/iftcl/package.json"), "utf8"));
   assert.deepEqual(installed.exports["."], { types: "./index.d.ts", default: "./index.js" });
   assert.equal(installed.types, "./index.d.ts");
@@ -89,7 +89,7 @@ function checkPair(what, result) {
 
 test("a page of the app imports iftcl, loads the .wasm from its own URL and embeds the golden pair", { timeout: 300_000 }, async () => {
   mkdirSync(path.join(app, "assets"));
-  copyFileSync(path.join(app, "node_modules/iftcl/iftcl_wasm_bg.wasm"), path.join(app, "assets/encoder-1234.wasm"));
+  copyFileSync(path.join(app, "node_modules/iftcl/iftcl_wasm_cpu_bg.wasm"), path.join(app, "assets/encoder-1234.wasm"));
   writeFileSync(
     path.join(app, "index.html"),
     `<!doctype html><meta charset="utf-8"><title>app</title>
@@ -97,7 +97,7 @@ test("a page of the app imports iftcl, loads the .wasm from its own URL and embe
 <script type="module">
 import { Encoder } from "iftcl";
 try {
-  const encoder = await Encoder.load(${LOAD}, { device: "cpu", wasmUrl: "assets/encoder-1234.wasm" });
+  const encoder = await Encoder.load(${LOAD}, { device: "cpu", cpuWasmUrl: "assets/encoder-1234.wasm" });
   const params = new URLSearchParams(location.search);
   window.result = { device: encoder.device, similarity: await encoder.similarity(params.get("a"), params.get("b")) };
 } catch (e) {
@@ -109,8 +109,8 @@ try {
   checkPair("packed package in a page", await pageResult(`http://127.0.0.1:${site.port}/?${pair}`));
   const requested = site.requests;
   assert.ok(requested.includes("/assets/encoder-1234.wasm"), `the app's wasm URL was not fetched: ${requested.join(", ")}`);
-  assert.ok(!requested.includes("/node_modules/iftcl/iftcl_wasm_bg.wasm"), "the package's own .wasm was fetched as well");
-  assert.ok(requested.includes("/node_modules/iftcl/worker.js"), "the worker script was not loaded");
+  assert.ok(!requested.some((r) => r.startsWith("/node_modules/iftcl/") && r.endsWith(".wasm")), `the package's own module was fetched as well: ${requested.join(", ")}`);
+  assert.ok(requested.includes("/node_modules/iftcl/worker-cpu.js"), "the CPU worker script was not loaded");
 });
 
 test("the app built by Vite (the package README's set-up) embeds the golden pair", { timeout: 300_000 }, async () => {
@@ -121,10 +121,10 @@ test("the app built by Vite (the package README's set-up) embeds the golden pair
   writeFileSync(
     path.join(vite, "main.js"),
     `import { Encoder } from "iftcl";
-import wasmUrl from "iftcl/iftcl_wasm_bg.wasm?url";
+import cpuWasmUrl from "iftcl/iftcl_wasm_cpu_bg.wasm?url";
 const params = new URLSearchParams(location.search);
 try {
-  const encoder = await Encoder.load(${LOAD}, { device: "cpu", wasmUrl });
+  const encoder = await Encoder.load(${LOAD}, { device: "cpu", cpuWasmUrl });
   window.result = { device: encoder.device, similarity: await encoder.similarity(params.get("a"), params.get("b")) };
 } catch (e) {
   window.result = { error: String(e.message || e) };
@@ -139,7 +139,7 @@ try {
     checkPair("packed package built by Vite", await pageResult(`http://127.0.0.1:${built.port}/?${pair}`));
     // The worker and the .wasm came from Vite's hashed assets.
     assert.ok(built.requests.some((r) => /^\/assets\/worker-[^/]+\.js$/.test(r)), `no bundled worker fetched: ${built.requests.join(", ")} ${out}`);
-    assert.ok(built.requests.some((r) => /^\/assets\/iftcl_wasm_bg-[^/]+\.wasm$/.test(r)), `no hashed .wasm fetched: ${built.requests.join(", ")}`);
+    assert.ok(built.requests.some((r) => /^\/assets\/iftcl_wasm_cpu_bg-[^/]+\.wasm$/.test(r)), `no hashed .wasm fetched: ${built.requests.join(", ")}`);
   } finally {
     built.server.close();
   }
