@@ -290,14 +290,28 @@ test("weights from a stream or a URL, converted as they arrive, give the bytes' 
   }
 });
 
-test("an int8 file computes in f32 in wasm (its dequantised weights) and stays close to PyTorch", async () => {
-  const enc = await Encoder.load(modelFiles(convertedModel("int8")), { device: "cpu" });
-  assert.equal(enc.compute, "f32");
-  const worst = worstCosine(await enc.embed(golden.sentences), golden.embeddings);
+test("an int8 file computes in int8 in wasm, as the native build does, and stays close to PyTorch", async () => {
+  const dir = convertedModel("int8");
+  const enc = await Encoder.load(modelFiles(dir), { device: "cpu" });
+  assert.equal(enc.compute, "int8");
+  const got = await enc.embed(golden.sentences);
   enc.free();
-  console.log(`wasm (cpu) all-MiniLM-L6-v2 int8 file vs PyTorch f32: worst cosine ${worst.toFixed(6)}`);
-  // docs/models.md: 0.996408 natively (f32 compute of the same file).
-  assert.ok(worst >= 0.995, `worst cosine ${worst}`);
+  const worst = worstCosine(got, golden.embeddings);
+  console.log(`wasm (cpu) all-MiniLM-L6-v2 int8 compute vs PyTorch f32: worst cosine ${worst.toFixed(6)}`);
+  // docs/models.md: 0.98 and above natively (int8 compute of the f32 folder: 0.98572).
+  assert.ok(worst >= 0.98, `worst cosine ${worst}`);
+  // The integer sums are exact on every kernel (wasm SIMD here, VNNI or AVX natively, the same
+  // bits), but the f32 around them (attention, norms) rounds differently, and where that moves
+  // an activation across a rounding boundary of its quantization the difference grows to a
+  // step of int8: the two builds agree as two int8 runs do, not to float rounding.
+  const out = execFileSync(iftclBin(), ["embed", "--model", dir, "--device", "cpu"], { input: golden.sentences.join("\n") + "\n" }).toString();
+  const native = out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(native.length, golden.sentences.length);
+  const nativeWorst = worstCosine(native, golden.embeddings);
+  const between = worstCosine(native, got);
+  console.log(`native iftcl int8 compute vs PyTorch f32: worst cosine ${nativeWorst.toFixed(6)}; native vs wasm: worst cosine ${between.toFixed(6)}, max abs difference ${Math.max(...native.map((v, i) => maxAbsDiff(v, got[i]))).toExponential(2)}`);
+  assert.ok(between >= 0.995, `native int8 compute vs wasm: worst cosine ${between}`);
+  assert.ok(Math.abs(nativeWorst - worst) <= 2e-3, `native ${nativeWorst} and wasm ${worst} to PyTorch`);
 });
 
 test("the f16 model, the browser's default download, matches PyTorch; its weights export in f16 unchanged", async () => {

@@ -147,8 +147,9 @@ impl Encoder {
         self.state.borrow().device_name.clone()
     }
 
-    /// What the dense layers compute in: `"f32"` (int8 files too: in the browser their int8
-    /// products were measured slower than f32's, docs/benchmarks.md).
+    /// What the dense layers compute in: `"int8"` for an int8 file on the CPU (wasm SIMD's
+    /// integer dot products), else `"f32"` (f16, bf16 and f32 files; WebGPU; after a fine-tune,
+    /// whose weights are f32).
     #[wasm_bindgen(getter)]
     pub fn compute(&self) -> String {
         self.state.borrow().encoder.compute().name().to_string()

@@ -104,7 +104,8 @@ impl PreparedEncoder {
     /// The encoder, with the weights of `model.safetensors` (`weights`, in any precision of
     /// [`Precision`]) put on `device`: each tensor goes from these bytes into its device
     /// buffer in one pass. An int8 file on the CPU backend computes in int8 natively
-    /// ([`SentenceEncoder::with_compute`] says otherwise), elsewhere (GPUs, wasm) in f32.
+    /// ([`SentenceEncoder::with_compute`] says otherwise), and so in wasm with SIMD (the browser's CPU
+    /// path); on GPUs in f32.
     pub fn load(self, weights: &[u8], device: &Device) -> Result<SentenceEncoder> {
         let source = WeightSource::from_bytes(weights, &self.origin.join("model.safetensors"), device)?;
         self.load_from(source, device)
@@ -143,8 +144,9 @@ impl PreparedEncoder {
         }
         let head = Head { pooling: self.pooling, modules, normalize: self.normalize };
         let mut encoder = SentenceEncoder::from_parts(self.config, model, self.tokenizer, head, self.extras, device);
-        // Not in the browser: there int8 products are slower than f32's (docs/benchmarks.md, the int8 paragraphs).
-        if int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(not(target_family = "wasm")) {
+        // In the browser only where the module has wasm SIMD (scripts/build-wasm.sh's build):
+        // without it the int8 products are a scalar loop, slower than f32's.
+        if int8_file && OpPath::for_device(device) == OpPath::Host && cfg!(any(not(target_family = "wasm"), target_feature = "simd128")) {
             encoder.int8 = Some(std::sync::Arc::new(encoder.model.int8_layers()));
         }
         Ok(encoder)

@@ -10,9 +10,9 @@
 //! - AVX-512BW and AVX2: both operands widened to i16, `vpmaddwd` multiplies pairs and adds
 //!   each pair into an i32 lane (32 products per instruction on 512 bits, 16 on 256), then an
 //!   add.
-//! - A scalar loop elsewhere. The browser computes int8 files in f32: a wasm SIMD kernel
-//!   (`i32x4.dot_i16x8`, 30–35 G multiply-adds/s under Node) was tried and made the whole
-//!   embedding slower than f32 in Chromium (91 against 101 sentences/s, docs/benchmarks.md).
+//! - wasm SIMD (`i32x4.dot_i16x8`, the browser's): both operands as i16 pairs, as for
+//!   `vpmaddwd`, 4 outputs per vector (`int8_kernels::tile`).
+//! - A scalar loop elsewhere.
 //!
 //! The sums are exact integers (at most 255·127·inputs, far inside i32), so every kernel gives
 //! the same bits: a test pins each to the scalar one. Only the final scaling rounds.
@@ -60,6 +60,9 @@ enum Packed {
     /// Groups of four inputs as i8.
     #[cfg(target_arch = "x86_64")]
     Vnni(Vec<i8>),
+    /// Pairs of inputs as i16, in vectors of 4 outputs' pairs.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128(Vec<[i16; 8]>),
 }
 
 impl Int8Matrix {
@@ -82,6 +85,8 @@ impl Int8Matrix {
             Kernel::Avx2 => Packed::Avx2(pack(q, inputs, group)),
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni => Packed::Vnni(pack(q, inputs, group)),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => Packed::Simd128(pulp::as_arrays::<8, i16>(&pack::<i16>(q, inputs, group)).0.to_vec()),
         };
         let shift = match kernel {
             #[cfg(target_arch = "x86_64")]
@@ -158,6 +163,8 @@ impl Int8Matrix {
                     || self.apply_using(x, 4, s, |a, sums, width| super::int8_vnni::products(a, w, words, sums, width)),
                 )
             }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Packed::Simd128(w) => self.apply_using(x, 2, s, |a, sums, width| super::int8_kernels::tile::products::<core::arch::wasm32::v128>(a, w, words, sums, width)),
         };
         SCRATCH.set(scratch);
         out
@@ -263,6 +270,9 @@ pub(crate) enum Kernel {
     /// AVX-512 VNNI, 512-bit vectors of bytes.
     #[cfg(target_arch = "x86_64")]
     Vnni,
+    /// wasm SIMD (`i32x4.dot_i16x8`), 128-bit vectors of i16: the browser's.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
 }
 
 impl Kernel {
@@ -273,7 +283,7 @@ impl Kernel {
 
     /// Every kernel this CPU runs, slowest first.
     pub(crate) fn available() -> Vec<Self> {
-        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+        #[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(unused_mut))]
         let mut all = vec![Kernel::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
@@ -287,6 +297,8 @@ impl Kernel {
                 }
             }
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        all.push(Kernel::Simd128);
         all
     }
 
