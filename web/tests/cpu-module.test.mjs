@@ -1,7 +1,7 @@
 // The CPU-only module (web/pkg/iftcl_wasm_cpu*: iftcl-wasm built without its `webgpu` feature,
 // so no wgpu or CubeCL code) against the full module, both under Node in one process:
 // - the same files give bit-identical vectors and fine-tune losses on the CPU path, for the
-//   golden model in f16 and each tiny family fixture;
+//   golden model in f16 and int8 (its int8 compute) and each tiny family fixture;
 // - `auto` is the CPU, `webgpu` is refused with a message naming the module that has it;
 // - it is a third of the full module's bytes or less (printed);
 // - in Chromium the demo with `device=cpu` downloads the CPU-only module and not the full one.
@@ -21,7 +21,8 @@ await initCpu({ module_or_path: readFileSync(path.join(web, "pkg/iftcl_wasm_cpu_
 const bits = (vectors) => vectors.map((v) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)));
 
 test("the CPU-only module gives the full module's CPU vectors bit for bit", async () => {
-  const cases = [["all-MiniLM-L6-v2 f16", convertedModel("f16"), golden.sentences]];
+  // The int8 file computes in int8 (wasm SIMD) in both.
+  const cases = [["all-MiniLM-L6-v2 f16", convertedModel("f16"), golden.sentences], ["all-MiniLM-L6-v2 int8", convertedModel("int8"), golden.sentences]];
   for (const family of ["roberta", "xlm-roberta", "mpnet", "bert-cls-normalize"]) {
     const reference = JSON.parse(readFileSync(path.join(tinyDir, `${family}.json`), "utf8"));
     cases.push([`tiny ${family}`, path.join(tinyDir, family), reference.sentences]);
@@ -31,6 +32,7 @@ test("the CPU-only module gives the full module's CPU vectors bit for bit", asyn
     const full = await FullEncoder.load(files, { device: "cpu" });
     const cpu = await CpuEncoder.load(files, { device: "cpu" });
     assert.equal(cpu.device, "cpu");
+    assert.equal(cpu.compute, full.compute, `${name}: compute`);
     assert.deepEqual(bits(await cpu.embed(sentences)), bits(await full.embed(sentences)), `${name}: the two modules' vectors differ`);
     full.free();
     cpu.free();

@@ -99,7 +99,7 @@ pub(crate) mod x86 {
 }
 
 /// The tile kernel of wasm SIMD (`i32x4.dot_i16x8`), written over the three vector operations
-/// it uses ([`tile::PairLanes`]) so that the same tiling also runs natively, on a portable
+/// it uses (`PairLanes`) so that the same tiling also runs natively, on a portable
 /// stand-in, in the tests. The module is built with `simd128` on (scripts/build-wasm.sh), which
 /// every current browser runs, so the wasm kernel needs no run-time check.
 #[cfg(any(test, all(target_arch = "wasm32", target_feature = "simd128")))]
