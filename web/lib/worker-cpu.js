@@ -1,4 +1,4 @@
-// The worker for the CPU-only module (iftcl_wasm_cpu: no WebGPU code, 5.4 MB against 23.0):
+// The worker for the CPU-only module (iftcl_wasm_cpu: no WebGPU code, 5.3 MB against 22.9):
 // index.js starts it for `device: "cpu"`, and for "auto" where the page has no WebGPU.
 import init, { Encoder } from "./iftcl_wasm_cpu.js";
 import { serve } from "./worker-core.js";
