@@ -2,18 +2,12 @@
 // WebGPU code (iftcl_wasm_cpu_bg.wasm, 5.3 MB against 22.9). `device: "auto"` is the
 // CPU here; `"webgpu"` is refused with a message that names the full module.
 import wasmInit, { Encoder, initSync as wasmInitSync } from "./iftcl_wasm_cpu.js";
-import { requireSimd, simdSupported } from "./simd.js";
+import { simdSupported, withSimdCheck } from "./simd.js";
 
 export { Encoder, simdSupported };
 
 /** Loads the module (`init()` fetches iftcl_wasm_cpu_bg.wasm from beside this file), as inline.js's init. */
-export default function init(options) {
-  requireSimd();
-  return wasmInit(options);
-}
+export default withSimdCheck(wasmInit);
 
 /** Synchronous form of init, for bytes or a compiled module (`initSync({ module })`). */
-export function initSync(options) {
-  requireSimd();
-  return wasmInitSync(options);
-}
+export const initSync = withSimdCheck(wasmInitSync);

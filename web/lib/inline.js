@@ -2,7 +2,7 @@
 // own `init` and `Encoder`, with the SIMD check first. In a page, prefer index.js, whose
 // encoder runs in a worker and leaves the page responsive.
 import wasmInit, { Encoder, initSync as wasmInitSync } from "./iftcl_wasm.js";
-import { requireSimd, simdSupported } from "./simd.js";
+import { simdSupported, withSimdCheck } from "./simd.js";
 
 export { Encoder, simdSupported };
 
@@ -10,13 +10,7 @@ export { Encoder, simdSupported };
  * Loads the wasm module: `init()` fetches iftcl_wasm_bg.wasm from beside this file; `init({
  * module_or_path })` takes a URL, a Response, bytes or a compiled WebAssembly.Module.
  */
-export default function init(options) {
-  requireSimd();
-  return wasmInit(options);
-}
+export default withSimdCheck(wasmInit);
 
 /** Synchronous form of init, for bytes or a compiled module (`initSync({ module })`). */
-export function initSync(options) {
-  requireSimd();
-  return wasmInitSync(options);
-}
+export const initSync = withSimdCheck(wasmInitSync);

@@ -20,3 +20,12 @@ export function requireSimd() {
     );
   }
 }
+
+/** `init` (a module's init or initSync) with the SIMD check first: what inline.js and
+ * inline-cpu.js export. */
+export function withSimdCheck(init) {
+  return (options) => {
+    requireSimd();
+    return init(options);
+  };
+}
