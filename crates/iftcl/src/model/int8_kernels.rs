@@ -126,8 +126,8 @@ pub(crate) mod tile {
     /// 4 rows × 8 outputs per tile: 8 accumulators, 2 panel vectors and a splat (V8 gives a
     /// function 15 vector registers on x86-64; more live values spill to the stack). Written
     /// out by hand, as named values: the browser build's `opt-level = "s"` leaves a loop over
-    /// an array of accumulators rolled, with them in memory (13 G multiply-adds/s against 37
-    /// under Node, measured on the development VM). Iterators: no bounds checks in the loop.
+    /// an array of accumulators rolled, with them in memory (about a third of the speed at
+    /// opt-level 3, under Node). Iterators: no bounds checks in the loop.
     /// Rows come in multiples of 4 ([`super::ROWS`] is 8).
     #[inline(always)]
     pub(crate) fn products<V: PairLanes>(a: &[i32], w: &[[i16; 8]], pairs: usize, sums: &mut [i32], width: usize) {
