@@ -1,4 +1,4 @@
-//! The i16-pair kernels of the int8 products ([`super::int8_matmul`] packs the operands and
+//! The i16-pair kernels of the int8 products ([`Kernel`]: which this CPU runs; [`super::int8_matmul`] packs the operands and
 //! picks one; AVX-512 VNNI is `int8_vnni`): `sums[row][o] = Σ a[row][k]·w[o][k]`, each
 //! word of `a` holding two i16 inputs and each panel of `w` the pairs of [`PANEL`] outputs side
 //! by side. Exact in i32, so every kernel gives the scalar one's bits.
@@ -9,6 +9,62 @@ pub(crate) const PANEL: usize = 32;
 pub(crate) const ROWS: usize = 8;
 #[cfg(target_arch = "x86_64")]
 const _: () = assert!(PANEL == super::int8_vnni::PANEL && ROWS % super::int8_vnni::ROWS == 0, "the VNNI kernel reads this packing");
+
+/// Which instructions compute the products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// One value at a time (and the reference of the others).
+    Scalar,
+    /// AVX-512BW, 512-bit vectors of i16.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2, 256-bit vectors of i16.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512 VNNI, 512-bit vectors of bytes.
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+    /// wasm SIMD (`i32x4.dot_i16x8`), 128-bit vectors of i16: the browser's.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+}
+
+impl Kernel {
+    /// The fastest this CPU runs.
+    pub(crate) fn best() -> Self {
+        Self::available().pop().unwrap_or(Kernel::Scalar)
+    }
+
+    /// Every kernel this CPU runs, slowest first.
+    pub(crate) fn available() -> Vec<Self> {
+        #[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(unused_mut))]
+        let mut all = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if pulp::x86::V3::is_available() {
+                all.push(Kernel::Avx2);
+            }
+            if pulp::x86::V4::is_available() {
+                all.push(Kernel::Avx512);
+                if super::int8_vnni::available() {
+                    all.push(Kernel::Vnni);
+                }
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        all.push(Kernel::Simd128);
+        all
+    }
+
+    /// Inputs per word of the packed operands.
+    pub(crate) fn group(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => 4,
+            _ => 2,
+        }
+    }
+}
 
 /// One value at a time: the reference every other kernel must equal.
 #[inline(always)]

@@ -31,7 +31,7 @@
 use super::int8::{QuantizedRows, quantize_rows, row_scale};
 #[cfg(target_arch = "x86_64")]
 use super::int8_kernels::x86;
-use super::int8_kernels::{PANEL, ROWS, scalar};
+use super::int8_kernels::{Kernel, PANEL, ROWS, scalar};
 
 /// A dense layer's weight matrix `[outputs, inputs]` in int8, packed for the products of one
 /// kernel, with its per-row scales and its bias.
@@ -254,62 +254,6 @@ fn quantize_acts(x: &[f32], cols: usize, words: usize, group: usize, buf: &mut V
         scales.push(s);
     }
     scales
-}
-
-/// Which instructions compute the products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kernel {
-    /// One value at a time (and the reference of the others).
-    Scalar,
-    /// AVX-512BW, 512-bit vectors of i16.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// AVX2, 256-bit vectors of i16.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// AVX-512 VNNI, 512-bit vectors of bytes.
-    #[cfg(target_arch = "x86_64")]
-    Vnni,
-    /// wasm SIMD (`i32x4.dot_i16x8`), 128-bit vectors of i16: the browser's.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd128,
-}
-
-impl Kernel {
-    /// The fastest this CPU runs.
-    pub(crate) fn best() -> Self {
-        Self::available().pop().unwrap_or(Kernel::Scalar)
-    }
-
-    /// Every kernel this CPU runs, slowest first.
-    pub(crate) fn available() -> Vec<Self> {
-        #[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(unused_mut))]
-        let mut all = vec![Kernel::Scalar];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if pulp::x86::V3::is_available() {
-                all.push(Kernel::Avx2);
-            }
-            if pulp::x86::V4::is_available() {
-                all.push(Kernel::Avx512);
-                if super::int8_vnni::available() {
-                    all.push(Kernel::Vnni);
-                }
-            }
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        all.push(Kernel::Simd128);
-        all
-    }
-
-    /// Inputs per word of the packed operands.
-    fn group(self) -> usize {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => 4,
-            _ => 2,
-        }
-    }
 }
 
 #[cfg(test)]
