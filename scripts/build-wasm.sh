@@ -10,6 +10,11 @@
 # the wasm build needs RUSTFLAGS the native one must not see.
 # WASM_KEEP_NAMES=1 keeps the function-name section (9 MB) so that scripts/wasm-size.py can
 # attribute code to crates (same build, only wasm-bindgen's output differs).
+# The CPU-only module, the one a page on the CPU downloads, then goes through binaryen's
+# optimiser (`wasm-opt -Oz`, binaryen 132 from npm, installed once per machine by
+# scripts/install-tools.sh: about 80 s here); IFTCL_WASM_OPT=0 leaves it out for a quicker
+# build (the module is then about 0.55 MB larger, and web/tests/page.test.mjs's bound on the
+# bytes a page downloads fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +30,16 @@ target_dir="${CARGO_TARGET_DIR_WASM:-$HOME/.cache/iftcl-wasm-target}"
 # one (iftcl_wasm_cpu*: built without the `webgpu` feature, so no wgpu or CubeCL code, a third
 # of the bytes), which the worker loads for `device: "cpu"` or where the browser has no WebGPU.
 # Each keeps its own compiled dependencies in the same folder (Cargo hashes the features).
+# The source paths that panic messages carry are written relative to the crates' own folders
+# (`burn-flex-0.22.1/src/...`, not `$HOME/.cargo/registry/src/index.crates.io-.../burn-flex-...`):
+# fewer bytes, and no path of the machine that built it in the module.
+rustflags=(--cfg 'getrandom_backend="wasm_js"' -C target-feature=+simd128)
+for registry in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  [ -d "$registry" ] && rustflags+=("--remap-path-prefix=$registry=")
+done
+encoded_rustflags=$(IFS=$'\x1f'; echo "${rustflags[*]}")
 build_module() { # FEATURE_ARGS OUT_NAME
-  RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' CARGO_TARGET_DIR="$target_dir" \
+  CARGO_ENCODED_RUSTFLAGS="$encoded_rustflags" CARGO_TARGET_DIR="$target_dir" \
     cargo build --profile wasm -p iftcl-wasm --target wasm32-unknown-unknown $1
   "$wasm_bindgen" --target web --typescript "${strip_names[@]}" --out-dir web/pkg --out-name "$2" "$target_dir/wasm32-unknown-unknown/wasm/iftcl_wasm.wasm"
 }
@@ -36,6 +49,14 @@ if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then strip_names=(); fi
 # The full module last: Cargo's output is then its, as scripts/wasm-size.py and
 # web/tests/simd.test.mjs read it.
 build_module --no-default-features iftcl_wasm_cpu
+if [ "${IFTCL_WASM_OPT:-1}" != 0 ]; then
+  wasm_opt="$(./scripts/install-tools.sh wasm-opt)"
+  # The features rustc's wasm32 target emits by default, and SIMD (RUSTFLAGS above).
+  "$wasm_opt" -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    web/pkg/iftcl_wasm_cpu_bg.wasm -o web/pkg/iftcl_wasm_cpu_bg.wasm.opt
+  mv web/pkg/iftcl_wasm_cpu_bg.wasm.opt web/pkg/iftcl_wasm_cpu_bg.wasm
+fi
 build_module "" iftcl_wasm
 # The npm package around wasm-bindgen's output (web/lib/: the worker and its client, the SIMD
 # check, types, README), at the workspace's version. `npm pack web/pkg` makes the tarball.

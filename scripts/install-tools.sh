@@ -4,6 +4,9 @@
 #   scripts/install-tools.sh wasm-bindgen   wasm-bindgen-cli of the version of the wasm-bindgen
 #                                           crate in Cargo.lock (scripts/build-wasm.sh)
 #   scripts/install-tools.sh tauri-driver   tauri-driver 2.1.0 (the Tauri app's end-to-end test)
+#   scripts/install-tools.sh wasm-opt       binaryen's wasm-opt 132 from npm (the `binaryen`
+#                                           package: binaryen compiled to wasm, run by Node;
+#                                           scripts/build-wasm.sh shrinks the CPU-only module)
 #
 # IFTCL_TOOLS (default $HOME/.cache/iftcl-tools): outside the clone, kept between runs on one
 # machine like the build folders; bin/ holds the binaries, build/ Cargo's build folder (a new
@@ -38,8 +41,20 @@ case "${1:-}" in
     fi
     echo "$bin"
     ;;
+  wasm-opt)
+    version=132.0.0
+    dir="$tools/binaryen-$version"
+    bin="$dir/node_modules/.bin/wasm-opt"
+    if [ ! -x "$bin" ]; then
+      echo "installing binaryen $version (npm) into $dir" >&2
+      rm -rf "$dir.partial" && mkdir -p "$dir.partial"
+      npm install --prefix "$dir.partial" --no-audit --no-fund --silent "binaryen@$version" >&2
+      rm -rf "$dir" && mv "$dir.partial" "$dir"
+    fi
+    echo "$bin"
+    ;;
   *)
-    echo "usage: $0 wasm-bindgen|tauri-driver" >&2
+    echo "usage: $0 wasm-bindgen|tauri-driver|wasm-opt" >&2
     exit 2
     ;;
 esac

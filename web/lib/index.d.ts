@@ -17,7 +17,7 @@ export interface ModelFiles {
 export interface LoadOptions {
   /**
    * "auto" (default): WebGPU when the worker is offered an adapter, else the CPU. "cpu", and
-   * "auto" where the browser has no WebGPU, load the CPU-only module (iftcl_wasm_cpu).
+   * "auto" where the browser offers no WebGPU adapter, load the CPU-only module (iftcl_wasm_cpu).
    */
   device?: "auto" | "webgpu" | "cpu";
   /** Where iftcl_wasm_bg.wasm (the full module) is served (default: beside the package's files). */

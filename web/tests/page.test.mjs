@@ -71,6 +71,10 @@ async function runPage(label, flags, device, { requireWebGpu, fineTune = { steps
     }, 0);
     if (requireWebGpu) assert.match(state.device, /^webgpu/);
     else assert.equal(state.device, "cpu");
+    // A page on the CPU downloads at most 50 MB with the f16 file (the CPU-only module after
+    // wasm-opt, its JavaScript, the model folder): the goal of docs/browser.md#the-bundle. A
+    // change that adds bytes fails here with the count.
+    if (!requireWebGpu) assert.ok(downloaded <= 50e6, `${label}: the page downloaded ${downloaded} bytes, more than 50 MB: ${[...new Set(requests)].join(", ")}`);
     part("load");
 
     // Two sentences in, the similarity shown.
