@@ -51,8 +51,11 @@ if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then strip_names=(); fi
 build_module --no-default-features iftcl_wasm_cpu
 if [ "${IFTCL_WASM_OPT:-1}" != 0 ]; then
   wasm_opt="$(./scripts/install-tools.sh wasm-opt)"
+  # -g keeps the function names where WASM_KEEP_NAMES asks for them (web/tools/hot-functions.mjs).
+  keep_names=()
+  if [ "${WASM_KEEP_NAMES:-0}" = 1 ]; then keep_names=(-g); fi
   # The features rustc's wasm32 target emits by default, and SIMD (RUSTFLAGS above).
-  "$wasm_opt" -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  "$wasm_opt" -Oz "${keep_names[@]}" --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     web/pkg/iftcl_wasm_cpu_bg.wasm -o web/pkg/iftcl_wasm_cpu_bg.wasm.opt
   mv web/pkg/iftcl_wasm_cpu_bg.wasm.opt web/pkg/iftcl_wasm_cpu_bg.wasm

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs a tool that test.sh needs and crates.io has only as source, pinned, once per machine
-# and version, and prints the path of its binary:
+# Installs a tool that test.sh needs and that no reachable registry has prebuilt for this machine,
+# pinned, once per machine and version, and prints the path of its binary:
 #   scripts/install-tools.sh wasm-bindgen   wasm-bindgen-cli of the version of the wasm-bindgen
 #                                           crate in Cargo.lock (scripts/build-wasm.sh)
 #   scripts/install-tools.sh tauri-driver   tauri-driver 2.1.0 (the Tauri app's end-to-end test)
@@ -10,11 +10,13 @@
 #
 # IFTCL_TOOLS (default $HOME/.cache/iftcl-tools): outside the clone, kept between runs on one
 # machine like the build folders; bin/ holds the binaries, build/ Cargo's build folder (a new
-# version recompiles only what changed). No reachable registry has either prebuilt in a form that
-# works here (docs/development.md#tools), so they are compiled once per machine. wasm-bindgen-cli
+# version recompiles only what changed), binaryen-VERSION/ npm's binaryen. No reachable registry
+# has the two Rust tools prebuilt in a form that works here (docs/development.md#tools), so they
+# are compiled once per machine; binaryen's native releases are not reachable either, and npm's
+# package, compiled to wasm, runs wherever Node does. wasm-bindgen-cli
 # goes without its default `rustls-tls` feature: TLS serves only wasm-bindgen-test-runner's
 # downloads, which this project does not use, and leaving it out saves compiling ring and rustls.
-# Both compile at opt-level 1 (Cargo's release profile is 3): they run for seconds per test run,
+# The two compile at opt-level 1 (Cargo's release profile is 3): they run for seconds per test run,
 # and level 1 compiles in less CPU time (figures in docs/development.md#tools).
 set -euo pipefail
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=1

@@ -35,7 +35,7 @@ if ! command -v dpkg-query >/dev/null; then
     echo "note: no dpkg-query here, so the system packages are not checked; these are needed (Debian names):"
     for entry in "${wanted[@]}"; do echo "  ${entry%%:*}: ${entry#*:}"; done
   } >&2
-  command -v npm >/dev/null || echo "  nodejs, npm: the Tauri page's build (esbuild, tsc) and the web and app tests" >&2
+  command -v npm >/dev/null || echo "  nodejs, npm: the Tauri page's build (esbuild, tsc), wasm-opt for the browser bundle, the web and app tests" >&2
   exit 0
 fi
 
@@ -50,7 +50,7 @@ done
 # Node and npm build the Tauri page and run the web and app tests; any install of them will do.
 if ! command -v npm >/dev/null; then
   missing+=(nodejs npm)
-  why+=("  nodejs, npm: the Tauri page's build (esbuild, tsc) and the web and app tests")
+  why+=("  nodejs, npm: the Tauri page's build (esbuild, tsc), wasm-opt for the browser bundle, the web and app tests")
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
