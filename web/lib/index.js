@@ -14,7 +14,6 @@ function abortError(message) {
   return e;
 }
 
-/** A URL relative to the page, made absolute: the worker would resolve it against its own script. */
 /** Whether the browser offers a WebGPU adapter (an adapter request that fails or throws: no). */
 async function hasWebGpuAdapter() {
   try {
@@ -24,6 +23,7 @@ async function hasWebGpuAdapter() {
   }
 }
 
+/** A URL relative to the page, made absolute: the worker would resolve it against its own script. */
 const absolute = (url) => new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href).href;
 
 /** One worker and its calls in flight. */

@@ -1,5 +1,5 @@
 // iftcl's CPU-only module on the calling thread: as inline.js, but with the build that has no
-// WebGPU code (iftcl_wasm_cpu_bg.wasm, 5.3 MB against 22.9). `device: "auto"` is the
+// WebGPU code (iftcl_wasm_cpu_bg.wasm, 4.3 MB against 19.0). `device: "auto"` is the
 // CPU here; `"webgpu"` is refused with a message that names the full module.
 import wasmInit, { Encoder, initSync as wasmInitSync } from "./iftcl_wasm_cpu.js";
 import { simdSupported, withSimdCheck } from "./simd.js";

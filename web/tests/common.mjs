@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const root = path.resolve(web, "..");
@@ -243,6 +243,15 @@ export function convertedModel(precision, src = modelDir) {
     if (!existsSync(weights)) throw e;
   }
   return dest;
+}
+
+/// The CPU-only module of a build's web/pkg folder (`pkg`: one holding iftcl_wasm_cpu.js and
+/// iftcl_wasm_cpu_bg.wasm), initialised under Node: its exports (`Encoder`, ...). The tools that
+/// measure a build (web/tools/throughput.mjs, hot-functions.mjs) load it this way.
+export async function cpuModule(pkg) {
+  const module = await import(pathToFileURL(path.join(pkg, "iftcl_wasm_cpu.js")).href);
+  await module.default({ module_or_path: readFileSync(path.join(pkg, "iftcl_wasm_cpu_bg.wasm")) });
+  return module;
 }
 
 /// The native `iftcl` binary of the Cargo build (same folder as the Rust tests use).

@@ -6,17 +6,14 @@
 //   PKG: a folder holding iftcl_wasm_cpu.js and iftcl_wasm_cpu_bg.wasm (default web/pkg)
 //   DTYPE: the weight file, f16 (default), int8, bf16 or f32 (see tests/common.mjs)
 //   TOP: how many functions to print (default 15)
-import { readFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { web, modelFiles, modelDir, convertedModel, stsbDev } from "../tests/common.mjs";
+import { web, cpuModule, modelFiles, modelDir, convertedModel, stsbDev } from "../tests/common.mjs";
 
 const pkg = path.resolve(process.argv[2] || path.join(web, "pkg"));
 const dtype = process.argv[3] || "f16";
 const top = Number(process.argv[4] || 15);
-const { default: init, Encoder } = await import(pathToFileURL(path.join(pkg, "iftcl_wasm_cpu.js")).href);
-await init({ module_or_path: readFileSync(path.join(pkg, "iftcl_wasm_cpu_bg.wasm")) });
+const { Encoder } = await cpuModule(pkg);
 const sentences = stsbDev(1000);
 const encoder = await Encoder.load(modelFiles(dtype === "f32" ? modelDir : convertedModel(dtype)), { device: "cpu" });
 await encoder.embed(sentences.slice(0, 128));

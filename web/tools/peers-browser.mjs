@@ -182,13 +182,13 @@ try {
     ]) {
       const out = await run();
       runs[name].push(out);
-      console.log(`round ${r} ${name}: first embedding ${out.first_s.toFixed(2)} s, ${out.mb.toFixed(1)} MB (${out.gzip_mb.toFixed(1)} MB gzipped), ${out.per_s.toFixed(1)} sentences/s`);
+      console.log(`round ${r} ${name}: first embedding ${out.first_s.toFixed(2)} s, ${out.mb.toFixed(2)} MB (${out.gzip_mb.toFixed(2)} MB gzipped), ${out.per_s.toFixed(1)} sentences/s`);
     }
   }
   console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   console.log("\n| contender | MB downloaded (as served / gzip -9) | first embedding (s) | sentences/s |\n|---|---:|---:|---:|");
   for (const [name, list] of Object.entries(runs)) {
-    console.log(`| ${name} | ${median(list.map((x) => x.mb)).toFixed(1)} / ${median(list.map((x) => x.gzip_mb)).toFixed(1)} | ${median(list.map((x) => x.first_s)).toFixed(2)} | ${median(list.map((x) => x.per_s)).toFixed(1)} |`);
+    console.log(`| ${name} | ${median(list.map((x) => x.mb)).toFixed(2)} / ${median(list.map((x) => x.gzip_mb)).toFixed(2)} | ${median(list.map((x) => x.first_s)).toFixed(2)} | ${median(list.map((x) => x.per_s)).toFixed(1)} |`);
   }
   const m = (name, k) => median(runs[name].map((x) => x[k]));
   console.log(`\niftcl / transformers.js q8: throughput ${(m("iftcl (worker, f16)", "per_s") / m("transformers.js q8", "per_s")).toFixed(2)}x, first embedding ${(m("iftcl (worker, f16)", "first_s") / m("transformers.js q8", "first_s")).toFixed(2)}x the time, bytes ${(m("iftcl (worker, f16)", "mb") / m("transformers.js q8", "mb")).toFixed(2)}x`);

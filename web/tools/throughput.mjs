@@ -5,15 +5,12 @@
 //   PKG: a folder holding iftcl_wasm_cpu.js and iftcl_wasm_cpu_bg.wasm (default web/pkg)
 //   DTYPES: weight files, comma-separated (default f16,int8; written by the native `iftcl
 //   convert`, see tests/common.mjs)
-import { readFileSync } from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { web, modelFiles, convertedModel, stsbDev } from "../tests/common.mjs";
+import { web, cpuModule, modelFiles, convertedModel, stsbDev } from "../tests/common.mjs";
 
 const pkg = path.resolve(process.argv[2] || path.join(web, "pkg"));
 const dtypes = (process.argv[3] || "f16,int8").split(",");
-const { default: init, Encoder } = await import(pathToFileURL(path.join(pkg, "iftcl_wasm_cpu.js")).href);
-await init({ module_or_path: readFileSync(path.join(pkg, "iftcl_wasm_cpu_bg.wasm")) });
+const { Encoder } = await cpuModule(pkg);
 const sentences = stsbDev(1000);
 const encoders = [];
 for (const dtype of dtypes) {
